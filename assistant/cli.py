@@ -1,0 +1,61 @@
+"""The `stepvox` command line (typer). `--json` prints one JSON document on stdout.
+
+Exit codes: 0 success; 2 bad input or usage (one line on stderr); 1 internal failure
+(traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import typer  # noqa: E402
+
+from assistant import cli_corpus, cli_stepaudio2, cli_token2wav, cli_voices  # noqa: E402
+from assistant.errors import UserError  # noqa: E402
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="stepvox: speech-native voice agents")
+model_app = typer.Typer(no_args_is_help=True, help="Step-Audio 2 model tools")
+app.add_typer(model_app, name="model")
+
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) -> None:
+    _DEBUG["on"] = debug
+
+
+for _mod in (cli_voices, cli_corpus, cli_stepaudio2, cli_token2wav):
+    _mod.register(app, model_app)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        app(standalone_mode=False)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors are exceptions too
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(2 if isinstance(e, click.UsageError | click.BadParameter) else e.exit_code)
+        if debug:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (run with --debug for a traceback)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""CLI commands for corpus (registered on the root app by assistant.cli)."""
+
+import typer
+
+
+def register(app: typer.Typer, model_app: typer.Typer) -> None:
+    """Add this module's commands to the root app (and the `stepvox model` group)."""
