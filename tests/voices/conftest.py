@@ -76,7 +76,14 @@ def small_clips(tmp_path_factory, libri_files) -> list[Path]:
     return out
 
 
-def tone(path: Path, f0: float, seconds: float = 3.0, sr: int = 16000, noise: float = 0.0, gain: float = 0.3) -> Path:
+def tone(
+    path: Path,
+    f0: float,
+    seconds: float = 3.0,
+    sr: int = 16000,
+    noise: float = 0.0,
+    gain: float = 0.3,
+) -> Path:
     """A voiced-like test signal: a glottal-pulse-ish harmonic series with syllable envelope."""
     t = np.arange(int(seconds * sr)) / sr
     y = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 12))

@@ -34,7 +34,9 @@ def test_clean_vs_noisy_vs_clipped(tmp_path):
     y, sr, clip = load_audio(tone(tmp_path / "noisy.wav", 110.0, seconds=4, noise=0.2))
     noisy = analyze(y, clip)
     assert noisy["quality"].snr_db < clean["quality"].snr_db - 15
-    assert noisy["quality"].verdict in {"fair", "poor"} and any("nois" in r for r in noisy["quality"].reasons)
+    assert noisy["quality"].verdict in {"fair", "poor"} and any(
+        "nois" in r for r in noisy["quality"].reasons
+    )
     y, sr, clip = load_audio(tone(tmp_path / "clip.wav", 150.0, seconds=4, gain=3.0))
     clipped = analyze(y, clip)
     assert clipped["quality"].clipping_ratio > 0.01 and clipped["quality"].verdict == "poor"

@@ -22,8 +22,23 @@ def test_empty_library_searches_fine(tmp_path):
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory, small_clips):
     lib = VoiceLibrary(tmp_path_factory.mktemp("lib"))
-    lib.add(small_clips[0], name="Ada", tags=["narrator"], description="a cheerful young woman, bright and warm", style="cheerful", age_band="young", gender="female")
-    lib.add(small_clips[2], name="Bob", description="calm older man with a deep low voice", style="calm", age_band="older", gender="male")
+    lib.add(
+        small_clips[0],
+        name="Ada",
+        tags=["narrator"],
+        description="a cheerful young woman, bright and warm",
+        style="cheerful",
+        age_band="young",
+        gender="female",
+    )
+    lib.add(
+        small_clips[2],
+        name="Bob",
+        description="calm older man with a deep low voice",
+        style="calm",
+        age_band="older",
+        gender="male",
+    )
     lib.add(small_clips[4], name="Cleo")
     yield lib
     lib.close()
@@ -31,7 +46,12 @@ def lib(tmp_path_factory, small_clips):
 
 def test_add_stores_normalized_copy_and_attributes(lib, small_clips):
     v = lib.find_by_name("ADA")
-    assert isinstance(v, Voice) and v.name == "Ada" and v.gender == "female" and v.gender_source == "given"
+    assert (
+        isinstance(v, Voice)
+        and v.name == "Ada"
+        and v.gender == "female"
+        and v.gender_source == "given"
+    )
     assert Path(v.audio_path).is_absolute() and Path(v.audio_path).is_file()
     assert v.content_hash in v.audio_path and v.duration_s > 1 and v.sample_rate == 16000
     assert v.median_f0_hz and 60 < v.median_f0_hz < 400
@@ -87,7 +107,9 @@ def test_unknown_filter_is_an_error(lib):
 
 
 def test_update_tags_and_description(lib):
-    v = lib.update("Cleo", add_tags=["bright", "test"], description="a whispery storyteller", style="whisper")
+    v = lib.update(
+        "Cleo", add_tags=["bright", "test"], description="a whispery storyteller", style="whisper"
+    )
     assert set(v.tags) == {"bright", "test"} and v.style == "whisper"
     v = lib.update(v.id, remove_tags=["test"])
     assert v.tags == ["bright"]

@@ -35,7 +35,9 @@ def test_top1_speaker_accuracy_on_unseen_halves(enrolled, libri_halves):
         hits = lib.search(audio=[f], top_k=1)
         correct += hits[0].name == f.stem
     acc = correct / len(files)
-    print(f"\ntop-1 speaker accuracy (enroll first half, query second half): {acc:.3f} ({correct}/{len(files)})")
+    print(
+        f"\ntop-1 speaker accuracy (enroll first half, query second half): {acc:.3f} ({correct}/{len(files)})"
+    )
     assert acc >= 0.9
 
 

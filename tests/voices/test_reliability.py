@@ -61,7 +61,9 @@ def _index_ids(lib: VoiceLibrary, space: str) -> set[int]:
 def test_sigkill_mid_import_leaves_consistent_library(tmp_path, clip_dir):
     root = tmp_path / "lib"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", IMPORTER, str(root), str(clip_dir)], env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", IMPORTER, str(root), str(clip_dir)], env=env, cwd=ROOT
+    )
     reader_results = []
     try:
         deadline = time.time() + 240
