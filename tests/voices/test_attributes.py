@@ -76,6 +76,8 @@ def test_kaldi_fbank_shape_and_peak():
 def test_prosody_mapping():
     from voices.prosody import prosody_for
 
-    p = prosody_for({"median_f0_hz": 240.0, "speaking_rate": 5.0}, reference_f0=120.0, reference_rate=4.0)
+    p = prosody_for(
+        {"median_f0_hz": 240.0, "speaking_rate": 5.0}, reference_f0=120.0, reference_rate=4.0
+    )
     assert p == {"length_scale": 0.8, "pitch_shift_semitones": 6.0}
     assert prosody_for({}, 120.0, 4.0) == {"length_scale": 1.0, "pitch_shift_semitones": 0.0}
