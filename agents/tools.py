@@ -83,30 +83,38 @@ _WMO = {
 }
 
 
-def make_get_weather(timeout: float = 8.0):
+GEOCODE_URL = "https://geocoding-api.open-meteo.com/v1/search"
+FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
+
+
+def make_get_weather(timeout: float = 8.0, geocode_url: str = GEOCODE_URL, forecast_url: str = FORECAST_URL):
     def get_weather(city: str) -> str:
         """Current weather for a city (Open-Meteo)."""
         try:
             with httpx.Client(timeout=timeout) as client:
                 geo = client.get(
-                    "https://geocoding-api.open-meteo.com/v1/search",
+                    geocode_url,
                     params={"name": city, "count": 1, "language": "en"},
                 ).json()
                 if not geo.get("results"):
                     raise ToolException(f"I couldn't find a place called {city}")
                 loc = geo["results"][0]
                 cur = client.get(
-                    "https://api.open-meteo.com/v1/forecast",
+                    forecast_url,
                     params={
                         "latitude": loc["latitude"],
                         "longitude": loc["longitude"],
                         "current": "temperature_2m,wind_speed_10m,weather_code",
                     },
                 ).json()["current"]
+        except ToolException:
+            raise
         except httpx.TimeoutException:
             raise ToolException("the weather service did not answer in time") from None
         except httpx.HTTPError:
             raise ToolException("the weather service is unreachable (no network connection)") from None
+        except (ValueError, KeyError):
+            raise ToolException("the weather service sent an answer I could not read") from None
         return _json(
             {
                 "place": loc.get("name", city),
