@@ -136,3 +136,24 @@ def test_events_stream_in_order(assistant, speak):
 def test_silence_gets_a_request_to_repeat(assistant):
     r = assistant.respond(np.zeros(16000, np.float32), 16000, thread_id="silence")
     assert r.tool_calls == [] and "didn't catch" in r.reply_text
+
+
+def test_a_developer_tool_is_routed_by_its_description_and_examples(home, speak):
+    from langchain_core.tools import StructuredTool
+
+    switched = []
+
+    def set_lights(request: str) -> str:
+        """Switch the lights on or off in a room of the house."""
+        switched.append(request)
+        return "The kitchen lights are now on."
+
+    lights = StructuredTool.from_function(
+        set_lights, metadata={"examples": ["turn on the lights", "switch off the bedroom light"]}
+    )
+    a = Assistant(EmbeddedPolicy(), home, extra_tools=[lights])
+    samples, rate = sf.read(speak("Please turn on the lights in the kitchen."), dtype="float32")
+    r = a.respond(samples, rate, thread_id="lights")
+    a.close()
+    assert [c.name for c in r.tool_calls] == ["set_lights"] and switched
+    assert "kitchen lights are now on" in r.reply_text
