@@ -142,9 +142,11 @@ def random_models(config: Token2WavConfig, seed: int = 0) -> tuple[FlowModel, Hi
     flow = FlowModel(config.flow)
     hift = HiFTGenerator(config.hift)
     with torch.no_grad():
+        # default init leaves the tiny vocoder almost deaf to its mel input; a larger
+        # weight-norm gain makes the waveform follow the mel (and so the voice prompt)
         for name, p in hift.named_parameters():
-            if name.endswith("original1") or (name.endswith("weight") and p.dim() == 3):
-                p.normal_(0.0, 0.05 if "source_downs" not in name else 0.02)
+            if name.endswith("parametrizations.weight.original0"):
+                p.mul_(1.25)
     return flow, hift
 
 
