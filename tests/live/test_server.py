@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from assistant.live.endpointer import EndpointConfig
 from assistant.server.app import create_app
@@ -37,9 +38,10 @@ def test_page_and_api_check_the_token(tmp_path):
         r = c.get("/api/voices", headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 200 and r.json()[0]["voice_id"] == "default"
         assert c.get("/static/mic-worklet.js").status_code == 200
-        with pytest.raises(Exception):
+        with pytest.raises(WebSocketDisconnect) as exc:
             with c.websocket_connect("/ws") as ws:
                 ws.receive_text()
+        assert exc.value.code == 4401
         r = c.post(
             "/api/corpus",
             files=[("files", ("notes.txt", b"The office opens at nine.", "text/plain"))],
