@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from agents.events import ToolResult, TurnDone, TurnResult
+from agents.events import ToolCallRecord, ToolResult, TurnDone, TurnResult
 from assistant.live.stream import resample
 from model.events import AudioChunk, TextDelta, ToolCall, Transcript
 
@@ -96,6 +96,9 @@ class SpeakingAssistant:
         result = TurnResult(
             transcript=f"question {len(self.calls)}",
             reply_text=self.reply,
+            tool_calls=[
+                ToolCallRecord(name="get_time", arguments={"city": "Tokyo"}, result="22:15 JST")
+            ],
             policy="placeholder",
             thread=thread_id,
             timings_ms={"total": (time.perf_counter() - t0) * 1000},

@@ -86,15 +86,15 @@
         break;
       case "tool_call":
         S.toolCalls.push(m);
-        entry("tool", "🔧", `${m.name}(${JSON.stringify(m.arguments)})`);
+        entry("tool", "tool →", `${m.name}(${JSON.stringify(m.arguments)})`);
         assistantEntry = null;
         break;
       case "tool_result":
         S.toolResults.push(m);
-        entry("tool", "↩", `${m.name}: ${m.content.length > 200 ? m.content.slice(0, 200) + "…" : m.content}`);
+        entry("tool", "result ←", `${m.name}: ${m.content.length > 200 ? m.content.slice(0, 200) + "…" : m.content}`);
         break;
       case "voice_changed":
-        entry("voice", "🎙", `voice → ${m.name || m.voice_id}`);
+        entry("voice", "voice →", `${m.name || m.voice_id}`);
         break;
       case "timing": {
         const t = document.createElement("span");
@@ -104,10 +104,10 @@
       }
       case "turn_done":
         S.turns.push(m.result);
-        assistantEntry = null;
-        if (m.result && m.result.reply_text && !$("transcript").querySelector(".assistant:last-child")) {
-          // a reply without streamed text deltas
+        if (!assistantEntry && m.result && m.result.reply_text && !m.result.info?.cancelled) {
+          entry("assistant", "Assistant:", m.result.reply_text);  // a reply that streamed no text deltas
         }
+        assistantEntry = null;
         if (S.state !== "speaking") setStatus("listening", "listening");
         break;
       case "error":
