@@ -66,6 +66,18 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
         raise ValueError(f"unknown dtype {dtype!r} (float32, bfloat16 or float16)") from None
 
 
+def _checkpoint_max_new_tokens(model_dir: Path, default: int = 1024) -> int:
+    """`max_new_tokens` of the checkpoint's generation_config.json, else `default`."""
+    import json
+
+    f = model_dir / "generation_config.json"
+    try:
+        value = json.loads(f.read_text()).get("max_new_tokens") if f.is_file() else None
+    except (OSError, ValueError):
+        value = None
+    return int(value) if isinstance(value, int) and value > 0 else default
+
+
 class StepAudio2Policy:
     name = "step-audio-2"
 
@@ -75,7 +87,7 @@ class StepAudio2Policy:
         *,
         device: str | None = "auto",
         dtype: str | torch.dtype | None = "auto",
-        max_new_tokens: int = 1024,
+        max_new_tokens: int | None = None,
         temperature: float = 0.7,
         top_p: float = 0.9,
         top_k: int = 0,
@@ -99,7 +111,7 @@ class StepAudio2Policy:
         self.device = _resolve_device(device)
         self.dtype = _resolve_dtype(dtype, self.device)
         self.params = SamplingParams(
-            max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+            max_new_tokens=max_new_tokens or _checkpoint_max_new_tokens(self.model_dir), temperature=temperature, top_p=top_p, top_k=top_k,
             repetition_penalty=repetition_penalty, seed=seed,
         )  # fmt: skip
         self.speak = speak
