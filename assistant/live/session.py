@@ -277,6 +277,7 @@ class LiveSession:
     def _run_turn(self, rec: TurnRecord, audio: np.ndarray, cancel: Any, voice: str | None) -> None:
         rec.start_time = time.perf_counter()
         begun = False
+        seen_calls: set[str] = set()
         try:
             stream = self.assistant.stream_turn(
                 audio, SAMPLE_RATE, thread_id=self.thread_id, voice_id=voice, cancel=cancel
@@ -296,6 +297,9 @@ class LiveSession:
                 elif kind == "timing":
                     rec.stage_ms[ev.stage] = rec.stage_ms.get(ev.stage, 0.0) + float(ev.ms)
                 elif kind == "tool_call":
+                    if ev.id in seen_calls:
+                        continue  # the graph re-announces the policy's call when it runs it
+                    seen_calls.add(ev.id)
                     rec.tool_calls.append(ev.name)
                 elif kind == "voice_changed":
                     with self._lock:
