@@ -245,8 +245,6 @@ class LiveSession:
         if prev_cancel is not None and self._turn_active:
             self.sink.stop()
             prev_cancel.cancel()
-        if prev_thread is not None:
-            prev_thread.join(timeout=10)
         rec = TurnRecord(
             index=len(self.turns),
             audio_seconds=audio.size / SAMPLE_RATE,
@@ -261,7 +259,7 @@ class LiveSession:
             voice, self._pending_voice = self._pending_voice, None
             th = threading.Thread(
                 target=self._run_turn,
-                args=(rec, audio, cancel, voice),
+                args=(rec, audio, cancel, voice, prev_thread),
                 daemon=True,
                 name=f"turn-{rec.index}",
             )
@@ -274,7 +272,18 @@ class LiveSession:
         th.start()
         return rec
 
-    def _run_turn(self, rec: TurnRecord, audio: np.ndarray, cancel: Any, voice: str | None) -> None:
+    def _run_turn(
+        self,
+        rec: TurnRecord,
+        audio: np.ndarray,
+        cancel: Any,
+        voice: str | None,
+        prev: threading.Thread | None,
+    ) -> None:
+        if (
+            prev is not None
+        ):  # turns of one conversation run one after another (one checkpoint thread)
+            prev.join(timeout=30)
         rec.start_time = time.perf_counter()
         begun = False
         seen_calls: set[str] = set()
