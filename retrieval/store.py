@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,19 @@ def _tokenizer_stemmer() -> Any:
         return Stemmer.Stemmer("english")
     except ImportError:
         return None
+
+
+@dataclass
+class PendingDocument:
+    """A parsed, chunked and embedded document waiting to be written."""
+
+    source: str
+    title: str
+    kind: str
+    sha256: str
+    size: int
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (len(chunks), dim) float32, L2-normalised
 
 
 def _embed_text(title: str, section: str, text: str) -> str:
@@ -328,7 +342,7 @@ class CorpusStore:
             }
             explicit = {Path(p).expanduser().absolute() for p in paths}
             remove_doc_ids: list[int] = []
-            pending: list[tuple[Path, str, int, LoadedDocument, list[Chunk]]] = []
+            pending: list[PendingDocument] = []
             for i, fp in enumerate(files, start=1):
                 src = str(fp)
                 old = existing.get(src)
@@ -344,7 +358,7 @@ class CorpusStore:
                         chunks = chunk_document(doc, self.max_chars, self.overlap)
                         if not chunks:
                             raise SkipFile("no text found")
-                        pending.append((fp, digest, len(data), doc, chunks))
+                        pending.append(self._embed_document(src, doc, chunks, digest, len(data)))
                 except SkipFile as e:
                     report.skipped.append((src, str(e)))
                     if old is not None:  # stale content must not stay searchable
@@ -371,25 +385,42 @@ class CorpusStore:
         report.seconds = time.perf_counter() - t0
         return report
 
+    def _embed_document(
+        self, source: str, doc: LoadedDocument, chunks: list[Chunk], digest: str, size: int
+    ) -> PendingDocument:
+        vecs = self._embedder.encode([_embed_text(doc.title, c.section, c.text) for c in chunks])
+        return PendingDocument(source, doc.title, doc.kind, digest, size, chunks, vecs)
+
+    def add_embedded(self, documents: list[PendingDocument], name: str = "default") -> IngestReport:
+        """Add documents whose chunks are already embedded (by this store's model, e.g.
+        on another machine). Replaces documents with the same source in `name`."""
+        t0 = time.perf_counter()
+        report = IngestReport(corpus=name)
+        with self._lock:
+            self._ensure_loaded()
+            existing = {
+                r["source"]: r
+                for r in self._db.execute(
+                    "SELECT id, source, sha256, n_chunks FROM documents WHERE corpus=?", (name,)
+                )
+            }
+            if documents:
+                self._apply(name, documents, [], existing, report)
+        report.seconds = time.perf_counter() - t0
+        return report
+
     def _apply(
         self,
         name: str,
-        pending: list[tuple[Path, str, int, LoadedDocument, list[Chunk]]],
+        pending: list[PendingDocument],
         remove_doc_ids: list[int],
         existing: dict[str, Any],
         report: IngestReport,
     ) -> None:
-        """Embed new chunks, then write SQLite + indexes as one new generation."""
+        """Write embedded documents and removals to SQLite + indexes as one new generation."""
         import faiss
 
-        # embed before touching anything, so a model error leaves the store as it was
-        all_texts = [
-            _embed_text(doc.title, c.section, c.text)
-            for _, _, _, doc, chunks in pending
-            for c in chunks
-        ]
-        vecs = self._embedder.encode(all_texts) if all_texts else None
-        dim = vecs.shape[1] if vecs is not None else None
+        dim = pending[0].vectors.shape[1] if pending else None
         stored_dim = self._meta("dim")
         if dim is not None and stored_dim and int(stored_dim) != dim and self._count_chunks() > 0:
             raise ValueError(
@@ -404,8 +435,8 @@ class CorpusStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             doc_ids_to_drop = list(remove_doc_ids)
-            for fp, _, _, _, _ in pending:
-                old = existing.get(str(fp))
+            for pd in pending:
+                old = existing.get(pd.source)
                 if old is not None:
                     doc_ids_to_drop.append(old["id"])
             drop_chunk_ids: list[int] = []
@@ -418,14 +449,13 @@ class CorpusStore:
             if drop_chunk_ids:
                 dense.remove_ids(np.array(drop_chunk_ids, dtype=np.int64))
             report.chunks_removed = len(drop_chunk_ids)
-            offset = 0
             now = time.time()
-            for fp, digest, size, doc, chunks in pending:
-                src = str(fp)
+            for pd in pending:
+                src, chunks = pd.source, pd.chunks
                 cur = db.execute(
                     "INSERT INTO documents(corpus, source, title, kind, sha256, size, n_chunks, updated_at)"
                     " VALUES(?,?,?,?,?,?,?,?)",
-                    (name, src, doc.title, doc.kind, digest, size, len(chunks), now),
+                    (name, src, pd.title, pd.kind, pd.sha256, pd.size, len(chunks), now),
                 )
                 did = cur.lastrowid
                 ids = []
@@ -435,11 +465,12 @@ class CorpusStore:
                         (did, k, c.section, c.text, c.start, c.end),
                     )
                     ids.append(cur.lastrowid)
-                assert vecs is not None
+                if pd.vectors.shape != (len(chunks), dim):
+                    raise ValueError(f"{src}: {pd.vectors.shape} vectors for {len(chunks)} chunks")
                 dense.add_with_ids(
-                    vecs[offset : offset + len(chunks)], np.array(ids, dtype=np.int64)
+                    np.ascontiguousarray(pd.vectors, dtype=np.float32),
+                    np.array(ids, dtype=np.int64),
                 )
-                offset += len(chunks)
                 report.chunks_added += len(chunks)
                 (report.updated if src in existing else report.added).append(src)
             if dim is not None:
