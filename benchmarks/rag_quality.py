@@ -101,6 +101,8 @@ def main() -> None:
         if d["source"] not in wanted:
             store.remove(d["source"])
     ingest_s = time.perf_counter() - t0
+    if not (rep.added or rep.updated or rep.removed):
+        store.rebuild(embeddings=False)  # BM25 with this machine's tokenizer (PyStemmer or not)
     n_chunks = store.list()[0]["chunks"]
     print(
         f"corpus: {len(pages)} pages of {html} -> {n_chunks} chunks "

@@ -141,7 +141,7 @@ class CorpusStore:
         self._embedder = Embedder(self.embedder_name, batch_size=embed_batch_size)
         self.reranker_name = reranker or os.environ.get("STEPVOX_RERANKER") or None
         self._reranker = Reranker(self.reranker_name) if self.reranker_name else None
-        self._stemmer = _tokenizer_stemmer()
+        self._bm25_stemmer: Any = None  # the stemmer the loaded BM25 index was built with
         self._loaded_gen: int | None = None
         self._dense: Any = None
         self._bm25: Any = None
@@ -218,8 +218,16 @@ class CorpusStore:
     def _load_bm25(self, path: Path) -> tuple[Any, np.ndarray]:
         import bm25s
 
-        bm = bm25s.BM25.load(str(path), show_progress=False)
-        return bm, np.load(path / "ids.npy")
+        stem_file = path / "stemmer.txt"
+        built_with = stem_file.read_text().strip() if stem_file.exists() else "none"
+        stemmer = _tokenizer_stemmer() if built_with == "english" else None
+        if built_with == "english" and stemmer is None:  # PyStemmer gone: rebuild in memory
+            return self._build_bm25()
+        self._bm25_stemmer = stemmer
+        ids = np.load(path / "ids.npy")
+        if len(ids) == 0:
+            return None, ids
+        return bm25s.BM25.load(str(path), show_progress=False), ids
 
     def _build_bm25(self) -> tuple[Any, np.ndarray]:
         import bm25s
@@ -228,9 +236,13 @@ class CorpusStore:
             "SELECT c.id, d.title, c.section, c.text FROM chunks c JOIN documents d ON d.id=c.doc_id ORDER BY c.id"
         ).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
+        stemmer = _tokenizer_stemmer()
+        self._bm25_stemmer = stemmer
+        if not rows:
+            return None, ids
         texts = [_embed_text(r[1], r[2], r[3]) for r in rows]
         tokens = bm25s.tokenize(
-            texts, stopwords="en", stemmer=self._stemmer, show_progress=False, allow_empty=True
+            texts, stopwords="en", stemmer=stemmer, show_progress=False, allow_empty=True
         )
         bm = bm25s.BM25()
         bm.index(tokens, show_progress=False)
@@ -249,10 +261,9 @@ class CorpusStore:
         shutil.rmtree(bpath, ignore_errors=True)
         if bm is not None:
             bm.save(str(bpath), show_progress=False)
-            np.save(bpath / "ids.npy", bm_ids)
-        else:
-            bpath.mkdir(parents=True, exist_ok=True)
-            np.save(bpath / "ids.npy", bm_ids)
+        bpath.mkdir(parents=True, exist_ok=True)
+        np.save(bpath / "ids.npy", bm_ids)
+        (bpath / "stemmer.txt").write_text("english" if self._bm25_stemmer is not None else "none")
         self._set_meta("generation", new)
         self._dense, self._bm25, self._bm25_ids = dense, bm, bm_ids
         self._loaded_gen = new
@@ -279,10 +290,21 @@ class CorpusStore:
         self._write_generation(dense, bm, ids)
         self._drop_old_files()
 
-    def rebuild(self) -> int:
-        """Rebuild both indexes from the stored chunks; returns the chunk count."""
+    def rebuild(self, embeddings: bool = True) -> int:
+        """Rebuild the indexes from the stored chunks; returns the chunk count.
+
+        With embeddings=False only BM25 is rebuilt (e.g. after installing PyStemmer) and
+        the dense vectors are kept.
+        """
         with self._lock:
-            self._rebuild_indexes()
+            if embeddings:
+                self._rebuild_indexes()
+            else:
+                self._ensure_loaded()
+                if self._dense is not None:
+                    bm, ids = self._build_bm25()
+                    self._write_generation(self._dense, bm, ids)
+                    self._drop_old_files()
             return self._count_chunks()
 
     # ------------------------------------------------------------------ ingest
@@ -635,7 +657,11 @@ class CorpusStore:
         if self._bm25 is None or self._bm25_ids is None or len(self._bm25_ids) == 0:
             return []
         toks = bm25s.tokenize(
-            [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+            [query],
+            stopwords="en",
+            stemmer=self._bm25_stemmer,
+            return_ids=False,
+            show_progress=False,
         )[0]
         tids = self._bm25.get_tokens_ids(toks)
         if not tids:
