@@ -32,6 +32,10 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) 
 for _mod in (cli_voices, cli_corpus, cli_stepaudio2, cli_token2wav):
     _mod.register(app, model_app)
 
+from assistant.cli_turns import register as _register_turns  # noqa: E402
+
+_register_turns(app, model_app)
+
 
 def main() -> None:
     debug = "--debug" in sys.argv
