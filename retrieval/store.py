@@ -45,6 +45,13 @@ Progress = Callable[[int, int, str], None]
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
 
+# Loaded indexes per store root, for the latest generation seen: opening a new
+# CorpusStore on the same root (e.g. once per tool call) reuses them instead of
+# reading the files again. Indexes are never mutated in place (writers clone), so
+# sharing them between instances is safe.
+_LOADED: dict[str, tuple[int, Any, Any, np.ndarray, Any]] = {}
+_LOADED_LOCK = threading.Lock()
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -211,9 +218,24 @@ class CorpusStore:
                 return
             self._rebuild_indexes()
             return
+        key = str(self.root.resolve())
+        with _LOADED_LOCK:
+            cached = _LOADED.get(key)
+        if cached is not None and cached[0] == gen:
+            _, self._dense, self._bm25, self._bm25_ids, self._bm25_stemmer = cached
+            self._loaded_gen = gen
+            return
         self._dense = faiss.read_index(str(dpath))
         self._bm25, self._bm25_ids = self._load_bm25(bpath)
         self._loaded_gen = gen
+        self._remember()
+
+    def _remember(self) -> None:
+        key = str(self.root.resolve())
+        with _LOADED_LOCK:
+            _LOADED[key] = (
+                self._loaded_gen, self._dense, self._bm25, self._bm25_ids, self._bm25_stemmer,
+            )  # fmt: skip
 
     def _load_bm25(self, path: Path) -> tuple[Any, np.ndarray]:
         import bm25s
@@ -267,6 +289,7 @@ class CorpusStore:
         self._set_meta("generation", new)
         self._dense, self._bm25, self._bm25_ids = dense, bm, bm_ids
         self._loaded_gen = new
+        self._remember()
 
     def _drop_old_files(self) -> None:
         """Delete index files of generations other than the committed one."""
@@ -508,6 +531,8 @@ class CorpusStore:
             db.execute("ROLLBACK")
             self._loaded_gen = None
             self._dense = None
+            with _LOADED_LOCK:
+                _LOADED.pop(str(self.root.resolve()), None)
             raise
         self._drop_old_files()
 

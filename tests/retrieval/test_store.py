@@ -211,3 +211,11 @@ def test_bm25_stemming_recorded_with_index(built_store) -> None:
     # "lighthouses" / "painting" only match "lighthouse" / "painted" after stemming
     p = store.search("lighthouses painting", top_k=1, mode="bm25")[0]
     assert Path(p.source).name == "guide.md"
+
+
+def test_new_handles_share_loaded_indexes(built_store) -> None:
+    store, _ = built_store
+    store.search("lighthouse", 1)
+    a, b = CorpusStore(store.root), CorpusStore(store.root)
+    assert a.search("ferry", 1)[0].source == b.search("ferry", 1)[0].source
+    assert a._dense is b._dense is store._dense  # loaded once per process and generation
