@@ -160,8 +160,9 @@ def test_a_developer_tool_is_routed_by_its_description_and_examples(home, speak)
 
 
 def _libri(reader: str):
-    from tests.conftest import VOICES_DEV
     from pathlib import Path
+
+    from tests.conftest import VOICES_DEV
 
     base = VOICES_DEV if VOICES_DEV.is_dir() else Path("/work/shared/data/voices-dev")
     files = sorted(base.glob(f"{reader}-*.flac"))
