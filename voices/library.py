@@ -294,6 +294,12 @@ class VoiceLibrary:
         atomic_write_flac(norm, nsr, self.root / rel)
 
         given_gender = attrs.get("gender")
+        described = parse_request(" ".join([description or "", attrs.get("style") or "", *tags]))
+        gender, gender_source = auto["gender"], "estimated"
+        if given_gender:
+            gender, gender_source = given_gender, "given"
+        elif described.get("gender"):  # the curator's words beat the F0 estimate
+            gender, gender_source = described["gender"], "description"
         extra = {k: v for k, v in attrs.items() if k not in KNOWN_ATTRS and v is not None}
         extra.update(
             {
@@ -312,8 +318,8 @@ class VoiceLibrary:
             "description": description or "",
             "tags": dumps(sorted({t.strip() for t in tags if t.strip()})),
             "language": attrs.get("language"),
-            "gender": given_gender or auto["gender"],
-            "gender_source": "given" if given_gender else "estimated",
+            "gender": gender,
+            "gender_source": gender_source,
             "age_band": attrs.get("age_band"),
             "style": attrs.get("style"),
             "source": attrs.get("source") or str(path.resolve()),
@@ -456,6 +462,15 @@ class VoiceLibrary:
                 cols["name_lc"] = str(val).lower()
             if k == "gender":
                 cols["gender_source"] = "given"
+        if "gender" not in cols and v.gender_source != "given":
+            words = " ".join(
+                [cols.get("description", v.description), cols.get("style") or v.style or "", *tags]
+            )
+            described = parse_request(words).get("gender")
+            if described:
+                cols.update(gender=described, gender_source="description")
+            elif v.gender_source == "description":
+                cols.update(gender=v.extra.get("gender_estimated"), gender_source="estimated")
         row = self.store.row("id=?", (v.id,))
         merged = {
             **self._voice(row).attributes(),
