@@ -134,6 +134,8 @@ class VoiceLibrary:
             live = [m for m in self.root.glob(".writer-*") if m not in dead]
             if not live:
                 self.sweep_orphans()
+                for tmp in (self.root / "index").glob(".tmp-*"):
+                    tmp.unlink(missing_ok=True)
             for m in dead:
                 m.unlink(missing_ok=True)
 
