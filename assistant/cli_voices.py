@@ -143,7 +143,9 @@ def import_cmd(
     folder: Path = typer.Argument(..., help="folder to import recursively"),
     tags: list[str] = typer.Option(None, "--tags", help="tags for every imported voice"),
     same_speaker: float = typer.Option(
-        0.85, "--same-speaker-threshold", help="report clips at least this similar to a stored voice"
+        0.85,
+        "--same-speaker-threshold",
+        help="report clips at least this similar to a stored voice",
     ),
     library: Path = LIBRARY,
     as_json: bool = JSON,
