@@ -180,3 +180,24 @@ def test_malformed_tool_call_goes_back_to_the_model_as_an_error(question):
                            "Call the tool again with valid JSON arguments.<|EOT|><|BOT|>assistant\n<tts_start>")  # fmt: skip
     assert [c for e in events if isinstance(e, AudioTokens) for c in e.tokens] == [7]
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Checking"
+
+
+def test_think_variant_reasons_then_speaks(question):
+    pol = get_policy("step-audio-2", model_dir=shared_tiny_checkpoint(), device="cpu", think=True)
+    m, tok, ids, _ = pol.load()
+
+    def enc(s):
+        return tok(s, add_special_tokens=False)["input_ids"]
+
+    reasoning = enc("They ask the time.</think>")
+    reply = [*enc("It is nine."), ids.audio_offset + 1, ids.audio_offset + 2, ids.tts_end, ids.eot]
+    scripted = ScriptedGenerator([reasoning + enc("never reached"), reply])
+    pol._loaded = (m, tok, ids, scripted)
+    events = list(pol.stream([_user(question)], []))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "It is nine."
+    assert [c for e in events if isinstance(e, AudioTokens) for c in e.tokens] == [1, 2]
+    assert events[-1].info["thinking"] == "They ask the time."
+    first = tok.decode(scripted.requests[0].input_ids, skip_special_tokens=False)
+    second = tok.decode(scripted.requests[1].input_ids, skip_special_tokens=False)
+    assert first.endswith("<|BOT|>assistant\n<think>\n")
+    assert second.endswith("<think>\nThey ask the time.</think>\n\n<tts_start>")
