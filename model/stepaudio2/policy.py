@@ -66,6 +66,18 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
         raise ValueError(f"unknown dtype {dtype!r} (float32, bfloat16 or float16)") from None
 
 
+def voice_hint(voice: VoiceSpec | None) -> str:
+    """A system-prompt line describing the active library voice (style follows the prompt;
+    timbre comes from token2wav's prompt recording)."""
+    if voice is None or (voice.voice_id == "default" and not voice.attributes and not voice.name):
+        return ""
+    name = voice.name or voice.voice_id
+    attrs = ", ".join(
+        f"{k}: {v}" for k, v in sorted(voice.attributes.items()) if isinstance(v, str | int | float)
+    )
+    return f"Speak in the voice {name!r}" + (f" ({attrs})." if attrs else ".")
+
+
 def _checkpoint_max_new_tokens(model_dir: Path, default: int = 1024) -> int:
     """`max_new_tokens` of the checkpoint's generation_config.json, else `default`."""
     import json
@@ -181,7 +193,7 @@ class StepAudio2Policy:
         voice: VoiceSpec | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[PolicyEvent]:
-        yield from self.run(messages, tools, cancel=cancel)
+        yield from self.run(messages, tools, voice=voice, cancel=cancel)
 
     def run(
         self,
@@ -191,6 +203,7 @@ class StepAudio2Policy:
         speak: bool | None = None,
         params: SamplingParams | None = None,
         system_prompt: str | None = None,
+        voice: VoiceSpec | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[PolicyEvent]:
         """`stream` with per-call overrides (the model server uses them per request)."""
@@ -198,6 +211,11 @@ class StepAudio2Policy:
         speak = self.speak if speak is None else speak
         builder = PromptBuilder(tok, ids)
         system = self.system_prompt if system_prompt is None else system_prompt
+        hint = voice_hint(voice)
+        if hint and messages and messages[0].role == "system":
+            messages = [Message.system_text(f"{messages[0].text}\n{hint}"), *messages[1:]]
+        elif hint:
+            system = f"{system}\n{hint}" if system else hint
         prompt = builder.build(messages, tools, speak=speak, system_prompt=system, think=self.think)
         tool_names = {t.name for t in tools}
         base = params or self.params
