@@ -47,7 +47,13 @@ class Assistant:
         self.graph = build_graph(policy, self.tools, self.checkpointer)
 
     @classmethod
-    def from_settings(cls, settings: Any = None, policy_name: str | None = None, **policy_options: Any) -> Assistant:
+    def from_settings(
+        cls,
+        settings: Any = None,
+        policy_name: str | None = None,
+        extra_tools: list[BaseTool] | None = None,
+        **policy_options: Any,
+    ) -> Assistant:
         if settings is None:
             from assistant.config import get_settings  # noqa: PLC0415 - settings object only
 
@@ -61,7 +67,9 @@ class Assistant:
         elif name == "remote":
             opts = {"base_url": settings.remote_url, "model": settings.remote_model}
         opts.update(policy_options)
-        return cls(get_policy(name, **opts), settings.home, tool_timeout_s=settings.tool_timeout_s)
+        return cls(
+            get_policy(name, **opts), settings.home, extra_tools=extra_tools, tool_timeout_s=settings.tool_timeout_s
+        )
 
     def close(self) -> None:
         self._conn.close()

@@ -96,7 +96,7 @@ def build_graph(policy: Policy, tools: list[BaseTool], checkpointer: Any = None)
         last = state["messages"][-1]
         msg = from_langchain(last)
         audio = msg.parts_of(AudioPart)
-        if not audio or audio[-1].transcript:
+        if not audio or audio[-1].transcript is not None:
             return {"turn": turn}
         t0 = time.perf_counter()
         from model.embedded.vad import trim
@@ -108,6 +108,8 @@ def build_graph(policy: Policy, tools: list[BaseTool], checkpointer: Any = None)
         new_path = str(Path(part.path).with_suffix("")) + "-vad.wav"
         sf.write(new_path, trimmed, sr)
         part.path, part.duration_s = new_path, round(len(trimmed) / sr, 3)
+        if not found:
+            part.transcript = ""  # nothing was said: no recognizer should invent words
         _timing(turn, "vad", (time.perf_counter() - t0) * 1000)
         return {"messages": [to_langchain(msg)], "turn": turn}
 

@@ -15,6 +15,28 @@ import numpy as np
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 
+# one loaded model per (kind, name, device) per process: several stores share it
+_MODELS: dict[tuple[str, str, str], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _load_shared(kind: str, name: str, device: str) -> Any:
+    key = (kind, name, device)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            import sentence_transformers as st
+
+            _quiet_transformers()
+            path = resolve_model_path(name) if kind == "bi" else name
+            cls = st.SentenceTransformer if kind == "bi" else st.CrossEncoder
+            what = "embedding" if kind == "bi" else "rerank"
+            try:
+                _MODELS[key] = cls(path, device=device)
+            except (OSError, ValueError) as e:
+                first = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise ValueError(f"{what} model {name!r}: cannot load ({first})") from None
+        return _MODELS[key]
+
 
 def resolve_model_path(name: str | None) -> str:
     """The name or path sentence-transformers should load for `name`."""
@@ -47,23 +69,11 @@ class Embedder:
         self.device = device
         self.batch_size = batch_size
         self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def model(self) -> Any:
         if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    from sentence_transformers import SentenceTransformer
-
-                    _quiet_transformers()
-                    path = resolve_model_path(self.name)
-                    try:
-                        self._model = SentenceTransformer(path, device=self.device)
-                    except OSError as e:
-                        raise ValueError(
-                            f"embedding model {self.name!r}: cannot load ({str(e).splitlines()[0]})"
-                        ) from None
+            self._model = _load_shared("bi", self.name, self.device)
         return self._model
 
     @property

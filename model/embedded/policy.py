@@ -81,7 +81,7 @@ class EmbeddedPolicy:
         user = messages[ui]
         question = user.text
         audio = user.parts_of(AudioPart)
-        if not question and audio:
+        if not question and audio and audio[-1].transcript is None:
             question = self.transcribe(audio[-1])
             yield Transcript(text=question)
         if cancel and cancel.cancelled:

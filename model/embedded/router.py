@@ -55,7 +55,7 @@ DEFAULT_EXAMPLES: dict[str, list[str]] = {
 CUES: dict[str, re.Pattern[str]] = {
     name: re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I)
     for name, words in {
-        "get_current_time": ["time", "clock", "hour", "date", "day", "o'clock", "today's date"],
+        "get_current_time": ["time", "clock", "hour", "hours", "date", "day", "o'clock", "today's date"],
         "get_weather": ["weather", "rain", "raining", "snow", "snowing", "temperature", "hot", "cold",
                         "warm", "sunny", "forecast", "wind", "windy", "degrees", "humid", "umbrella"],
         "web_search": ["search", "look up", "lookup", "google", "internet", "web", "online", "news",
@@ -67,6 +67,15 @@ CUES: dict[str, re.Pattern[str]] = {
     }.items()
 }
 CUE_BONUS, CUE_PENALTY = 0.25, 0.15
+
+# An explicit command names its tool whatever the topic ("search online for hiking trails").
+EXPLICIT: dict[str, re.Pattern[str]] = {
+    "web_search": re.compile(
+        r"^(?:please\s+|can you\s+|could you\s+)*(?:search|google|look up|browse)\b"
+        r"|\b(?:on|in|from) the (?:web|internet)\b|\bonline\b",
+        re.I,
+    ),
+}
 
 SMALL_TALK: dict[str, list[str]] = {
     "greeting": ["hello", "hi there", "good morning", "hey assistant"],
@@ -137,6 +146,9 @@ class Router:
             if args is not None and args != previous.arguments and args:
                 return Route("tool", previous.name, args, 1.0, scores)
 
+        for name, pattern in EXPLICIT.items():
+            if name in names and pattern.search(text):
+                scores[f"tool:{name}"] = max(scores.get(f"tool:{name}", 0.0), 0.75)
         # explicit arithmetic is a strong signal whatever the wording
         if "calculator" in names and extract.spoken_arithmetic(text):
             scores["tool:calculator"] = max(scores.get("tool:calculator", 0.0), 0.8)
