@@ -156,26 +156,18 @@ class StepAudio2Policy:
 
     # -- speech ------------------------------------------------------------
     def _speech_mode(self) -> tuple[str, str]:
-        try:
-            from model.token2wav import Token2WavSpeaker  # noqa: F401
-        except ImportError:
-            return "embedded-tts-fallback", "model.token2wav is not installed"
-        if not self.token2wav_dir.is_dir():
-            return "embedded-tts-fallback", f"{self.token2wav_dir} does not exist"
-        return "token2wav", str(self.token2wav_dir)
+        from model.stepaudio2.speech import speech_mode
+
+        return speech_mode(self.token2wav_dir)
 
     def speaker(self) -> Speaker:
+        """token2wav for replies with audio tokens, the embedded Piper TTS otherwise;
+        its `last_info["speech"]` tells which one spoke the last reply."""
         if self._speaker is None:
-            mode, why = self._speech_mode()
-            if mode == "token2wav":
-                from model.token2wav import Token2WavSpeaker
+            from model.stepaudio2.speech import StepAudio2Speaker
 
-                self._speaker = Token2WavSpeaker(str(self.token2wav_dir))
-            else:
-                from model.embedded.tts import PiperSpeaker
-
-                self._speaker = PiperSpeaker()
-            self.last_info.update({"speech": mode, "speech_detail": why})
+            self._speaker = StepAudio2Speaker(self.token2wav_dir, device=str(self.device))
+            self.last_info.update(self._speaker.last_info)
         return self._speaker
 
     # -- the turn ----------------------------------------------------------
@@ -339,7 +331,9 @@ class StepAudio2Policy:
             audio_tokens=n_audio,
             first_token_ms=round(first_token_s * 1000, 1) if first_token_s is not None else None,
             tokens_per_s=round(n_generated / elapsed, 2) if elapsed > 0 else None,
-            speech=self._speech_mode()[0],
+            speech="token2wav"
+            if n_audio and self._speech_mode()[0] == "token2wav"
+            else "embedded-tts-fallback",
         )
         if errors:
             info["tool_errors"] = errors

@@ -29,6 +29,7 @@ def tiny(tmp_path_factory):
     doc = json.loads(p.stdout)
     assert doc["model_type"] == "step_audio_2" and doc["vocab_size"] == 158720
     assert "model.safetensors" in doc["files"] and "tokenizer.json" in doc["files"]
+    assert doc["token2wav"] and (d / "token2wav" / "flow.yaml").is_file()
     assert "Writing model shards" not in p.stderr  # quiet in JSON mode
     return home, d
 
@@ -41,7 +42,10 @@ def test_spoken_turn_end_to_end(tiny, speak, tmp_path):
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["policy"] == "step-audio-2"
-    assert doc["info"]["speech"] == "embedded-tts-fallback"
+    # make-tiny wrote token2wav/: token2wav speaks the reply's audio tokens, Piper its text if it has none
+    assert doc["info"]["speech"] == (
+        "token2wav" if doc["info"]["audio_tokens"] else "embedded-tts-fallback"
+    )
     assert doc["info"]["audio_patches"] > 0 and doc["info"]["generated_tokens"] <= 48
     assert sf.info(str(out)).frames > 0
 
@@ -52,3 +56,19 @@ def test_usage_errors(tiny, tmp_path):
     assert p.returncode == 2 and "not empty" in p.stderr and "Traceback" not in p.stderr
     p = run(["serve-model", "--model", str(tmp_path / "missing")], home)
     assert p.returncode == 2 and "model directory not found" in p.stderr
+
+
+def test_token2wav_speaks_audio_tokens_of_a_tiny_checkpoint(tiny):
+    from model.stepaudio2.speech import StepAudio2Speaker
+
+    _, d = tiny
+    sp = StepAudio2Speaker(d / "token2wav")
+    chunks = list(sp.speak("ignored", list(range(100, 130)), None))
+    assert chunks and all(c.sample_rate == 24000 for c in chunks)
+    assert sp.last_info["speech"] == "token2wav"
+    assert sum(c.samples.size for c in chunks) / 24000 > 0.8  # 30 tokens at 25 Hz ~ 1.2 s
+    list(sp.speak("Just text.", [], None))
+    assert sp.last_info == {
+        "speech": "embedded-tts-fallback",
+        "speech_detail": "the reply has no audio tokens",
+    }

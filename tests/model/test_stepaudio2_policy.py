@@ -92,11 +92,14 @@ def test_cancel_before_first_token(policy):
 
 
 def test_speaker_falls_back_to_embedded_tts(policy, tmp_path):
-    sp = policy.speaker()
-    assert type(sp).__name__ == "PiperSpeaker"
-    assert policy.last_info["speech"] == "embedded-tts-fallback"
+    sp = policy.speaker()  # the shared tiny checkpoint has no token2wav/ folder
+    assert sp.last_info["speech"] == "embedded-tts-fallback"
     chunks = list(sp.speak("Hello there.", [1, 2, 3], None))
-    assert chunks and chunks[0].samples.dtype == np.float32
+    assert chunks and chunks[0].samples.dtype == np.float32 and chunks[0].sample_rate == 22050
+    assert sp.last_info == {
+        "speech": "embedded-tts-fallback",
+        "speech_detail": f"{policy.model_dir / 'token2wav'} does not exist",
+    }
 
 
 def test_bad_model_dir_is_a_clear_error(tmp_path):
@@ -116,7 +119,9 @@ def test_spoken_turn_through_the_graph(policy, question, tmp_path):
     finally:
         a.close()
     assert res.policy == "step-audio-2"
-    assert res.info.get("speech") == "embedded-tts-fallback"
+    assert (
+        res.info.get("speech") == "embedded-tts-fallback"
+    )  # no token2wav/ in the shared tiny checkpoint
     assert res.reply_audio and sf.info(res.reply_audio).frames > 0 or not res.reply_text.strip()
 
 
