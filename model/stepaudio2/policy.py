@@ -228,7 +228,9 @@ class StepAudio2Policy:
 
         for attempt in range(self.tool_error_retries + 1):
             think_phase = prompt.think and attempt == 0
-            parser = self._parser(tok, ids, in_tts=prompt.speak, think=think_phase)
+            parser = self._parser(
+                tok, ids, in_tts=prompt.speak if attempt == 0 else speak, think=think_phase
+            )
             audio_buf: list[int] = []
             attempt_errors: list[str] = []
             results: list = []
