@@ -80,7 +80,7 @@ def test_stream_matches_one_shot(t2w):
 
 
 def test_first_audio_after_first_chunk(t2w):
-    tokens = _tokens(80, seed=1)
+    tokens = _tokens(40, seed=1)
     consumed = []
 
     def feed():
@@ -93,7 +93,7 @@ def test_first_audio_after_first_chunk(t2w):
     assert len(consumed) == 25 + 3  # one chunk plus the look-ahead
     assert first.size > 0
     rest = list(it)
-    assert sum(len(p) for p in [first, *rest]) == 80 * SR // 25
+    assert sum(len(p) for p in [first, *rest]) == 40 * SR // 25
 
 
 def test_short_and_empty_streams(t2w):
