@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     remote_model: str = "step-audio-2-mini"
     max_input_seconds: float = 120.0
     # embedded policy
-    route_threshold: float = 0.45  # min similarity to route to a tool
+    route_threshold: float = 0.55  # min similarity to route to a tool
     answer_threshold: float = 0.35  # min passage relevance for an extractive answer
     tool_timeout_s: float = 8.0
 

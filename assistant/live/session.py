@@ -1,0 +1,351 @@
+"""One live conversation, independent of where the audio comes from and goes to.
+
+`LiveSession.feed()` takes 16 kHz mono float32 microphone samples (from a sounddevice
+callback, a file-backed stream, or a browser's WebSocket) and:
+
+- runs the silero-vad `Endpointer`; at the end of an utterance it starts a turn
+  (`assistant.stream_turn`) on a worker thread;
+- sends reply audio chunks to a `ReplySink` (the terminal `Player`, or the web socket)
+  as soon as each is synthesized, so playback starts with the first chunk;
+- barge-in: speech onset while a turn is running or its reply is still playing stops the
+  sink at once and cancels the generation (`CancelToken`); the interrupting speech is
+  already being recorded and becomes the next turn;
+- push-to-talk: with `push_to_talk=True` the endpointer is bypassed; `press()` starts
+  recording (and barges in), `release()` ends the utterance.
+
+Everything that happens is passed to `on_event`: the assistant's `TurnEvent`s plus
+`SessionEvent`s (speech start/end, barge-in, turn start/cancel, errors).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from assistant.live.endpointer import (
+    SAMPLE_RATE,
+    EndpointConfig,
+    Endpointer,
+    SpeechAbort,
+    SpeechEnd,
+    SpeechStart,
+)
+
+
+class ReplySink(Protocol):
+    """Where reply audio goes. `Player` (terminal) and the web socket sink implement it."""
+
+    def begin(self) -> None: ...
+    def write(self, samples: np.ndarray, sample_rate: int) -> None: ...
+    def end(self) -> None: ...
+    def stop(self) -> None: ...
+
+    @property
+    def active(self) -> bool: ...
+
+
+class SessionEvent(BaseModel):
+    """What the live loop itself reports (the assistant's own events are TurnEvents)."""
+
+    type: str = "session"
+    kind: str  # speech_start | speech_end | speech_abort | turn_start | barge_in | turn_cancelled | error | ptt
+    info: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class TurnRecord:
+    index: int
+    audio_seconds: float
+    speech_end_sample: int | None
+    endpoint_time: float  # wall time the utterance was ended (endpointer or PTT release)
+    start_time: float = 0.0  # wall time the turn worker started
+    first_chunk_time: float | None = None  # first AudioChunk from the assistant
+    done_time: float | None = None
+    cancelled: bool = False
+    result: Any = None  # agents.events.TurnResult
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    stage_before_audio_ms: dict[str, float] = field(default_factory=dict)
+    tool_calls: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class LiveSession:
+    def __init__(
+        self,
+        assistant: Any,
+        sink: ReplySink,
+        *,
+        thread_id: str,
+        voice_id: str | None = None,
+        endpoint: EndpointConfig | None = None,
+        barge_in: bool = True,
+        push_to_talk: bool = False,
+        on_event: Callable[[Any], None] | None = None,
+        vad_model: Any = None,
+    ) -> None:
+        self.assistant = assistant
+        self.sink = sink
+        self.thread_id = thread_id
+        self._pending_voice = voice_id  # sent with the next turn only; the graph keeps it after
+        self.voice_id = voice_id
+        self.endpointer = Endpointer(endpoint, model=vad_model)
+        self.barge_in_enabled = barge_in
+        self.push_to_talk = push_to_talk
+        self.on_event = on_event or (lambda ev: None)
+        self._lock = threading.RLock()
+        self._turn_thread: threading.Thread | None = None
+        self._cancel: Any = None  # model.policy.CancelToken of the running turn
+        self._turn_active = False
+        self.turns: list[TurnRecord] = []
+        self.barge_ins: list[dict[str, Any]] = []
+        self.samples_in = 0
+        self._ptt_pressed = False
+        self._ptt_buf: list[np.ndarray] = []
+        self._ptt_start = 0
+        self._ignore_utt = False
+        self.closed = False
+
+    # ---------------------------------------------------------------- state
+    @property
+    def turn_running(self) -> bool:
+        return self._turn_active
+
+    @property
+    def busy(self) -> bool:
+        """A turn is generating or its reply is still playing (speech now = barge-in)."""
+        return self._turn_active or self.sink.active
+
+    def set_voice(self, voice_id: str | None) -> None:
+        with self._lock:
+            self._pending_voice = voice_id
+            self.voice_id = voice_id
+
+    def _emit(self, ev: Any) -> None:
+        try:
+            self.on_event(ev)
+        except Exception:  # a UI problem must not kill the audio loop
+            pass
+
+    # ---------------------------------------------------------------- input
+    def feed(self, samples: np.ndarray) -> None:
+        """Microphone samples, 16 kHz mono float32. Call from one thread."""
+        if self.closed:
+            return
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self.samples_in += samples.size
+        if self.push_to_talk:
+            if self._ptt_pressed:
+                self._ptt_buf.append(samples)
+            return
+        for ev in self.endpointer.feed(samples):
+            if isinstance(ev, SpeechStart):
+                self._emit(SessionEvent(kind="speech_start", info={"sample": ev.start}))
+                self._ignore_utt = False
+                if self.busy:
+                    if self.barge_in_enabled:
+                        self.barge_in(onset_sample=ev.start)
+                    else:  # half-duplex: what the mic hears while we talk is not a question
+                        self._ignore_utt = True
+            elif isinstance(ev, SpeechEnd) and self._ignore_utt:
+                self._ignore_utt = False
+                self._emit(
+                    SessionEvent(
+                        kind="speech_abort", info={"reason": "spoke while busy (barge-in off)"}
+                    )
+                )
+            elif isinstance(ev, SpeechEnd):
+                self._emit(
+                    SessionEvent(
+                        kind="speech_end",
+                        info={"sample": ev.end, "seconds": round(ev.audio.size / SAMPLE_RATE, 3)},
+                    )
+                )
+                self.start_turn(ev.audio, speech_end_sample=ev.end)
+            elif isinstance(ev, SpeechAbort):
+                self._emit(SessionEvent(kind="speech_abort", info={"sample": ev.start}))
+
+    def press(self) -> None:
+        """Push-to-talk pressed: barge in if busy, start recording."""
+        with self._lock:
+            if self._ptt_pressed:
+                return
+            self._ptt_pressed = True
+            self._ptt_buf = []
+            self._ptt_start = self.samples_in
+        self._emit(SessionEvent(kind="ptt", info={"pressed": True}))
+        if self.busy:
+            self.barge_in(onset_sample=self.samples_in)
+
+    def release(self) -> None:
+        """Push-to-talk released: the recording is the utterance."""
+        with self._lock:
+            if not self._ptt_pressed:
+                return
+            self._ptt_pressed = False
+            audio = np.concatenate(self._ptt_buf) if self._ptt_buf else np.zeros(0, np.float32)
+            self._ptt_buf = []
+        self._emit(
+            SessionEvent(kind="ptt", info={"pressed": False, "seconds": audio.size / SAMPLE_RATE})
+        )
+        if audio.size < SAMPLE_RATE * 0.2:
+            self._emit(
+                SessionEvent(
+                    kind="speech_abort", info={"reason": "push-to-talk shorter than 0.2 s"}
+                )
+            )
+            return
+        self.start_turn(audio, speech_end_sample=self.samples_in)
+
+    # ---------------------------------------------------------------- barge-in
+    def barge_in(self, onset_sample: int | None = None) -> None:
+        """Stop playback now and cancel the running generation."""
+        was_playing = self.sink.active
+        self.sink.stop()
+        t = time.perf_counter()  # playback is stopped from here on
+        with self._lock:
+            cancel = self._cancel
+            running = self._turn_active
+        if cancel is not None and running:
+            cancel.cancel()
+        rec = {
+            "time": t,
+            "onset_sample": onset_sample,
+            "detected_sample": self.endpointer.pos if not self.push_to_talk else self.samples_in,
+            "was_playing": was_playing,
+            "turn_running": running,
+        }
+        if onset_sample is not None:
+            rec["detect_ms"] = round(
+                (rec["detected_sample"] - onset_sample) * 1000 / SAMPLE_RATE, 1
+            )
+        self.barge_ins.append(rec)
+        self._emit(
+            SessionEvent(kind="barge_in", info={k: v for k, v in rec.items() if k != "time"})
+        )
+
+    def interrupt(self) -> None:
+        """Manual barge-in (a key, a button)."""
+        if self.busy:
+            self.barge_in()
+
+    # ---------------------------------------------------------------- turns
+    def start_turn(self, audio: np.ndarray, speech_end_sample: int | None = None) -> TurnRecord:
+        from model.policy import CancelToken
+
+        now = time.perf_counter()
+        # a new utterance supersedes whatever is still running
+        with self._lock:
+            prev_cancel, prev_thread = self._cancel, self._turn_thread
+        if prev_cancel is not None and self._turn_active:
+            self.sink.stop()
+            prev_cancel.cancel()
+        rec = TurnRecord(
+            index=len(self.turns),
+            audio_seconds=audio.size / SAMPLE_RATE,
+            speech_end_sample=speech_end_sample,
+            endpoint_time=now,
+        )
+        cancel = CancelToken()
+        with self._lock:
+            self.turns.append(rec)
+            self._cancel = cancel
+            self._turn_active = True
+            voice, self._pending_voice = self._pending_voice, None
+            th = threading.Thread(
+                target=self._run_turn,
+                args=(rec, audio, cancel, voice, prev_thread),
+                daemon=True,
+                name=f"turn-{rec.index}",
+            )
+            self._turn_thread = th
+        self._emit(
+            SessionEvent(
+                kind="turn_start", info={"turn": rec.index, "seconds": round(rec.audio_seconds, 3)}
+            )
+        )
+        th.start()
+        return rec
+
+    def _run_turn(
+        self,
+        rec: TurnRecord,
+        audio: np.ndarray,
+        cancel: Any,
+        voice: str | None,
+        prev: threading.Thread | None,
+    ) -> None:
+        if (
+            prev is not None
+        ):  # turns of one conversation run one after another (one checkpoint thread)
+            prev.join(timeout=30)
+        rec.start_time = time.perf_counter()
+        begun = False
+        seen_calls: set[str] = set()
+        try:
+            stream = self.assistant.stream_turn(
+                audio, SAMPLE_RATE, thread_id=self.thread_id, voice_id=voice, cancel=cancel
+            )
+            for ev in stream:
+                kind = getattr(ev, "type", None)
+                if kind == "audio_chunk":
+                    if cancel.cancelled:
+                        continue
+                    if rec.first_chunk_time is None:
+                        rec.first_chunk_time = time.perf_counter()
+                        rec.stage_before_audio_ms = dict(rec.stage_ms)
+                    if not begun:
+                        self.sink.begin()
+                        begun = True
+                    self.sink.write(ev.samples, ev.sample_rate)
+                elif kind == "timing":
+                    rec.stage_ms[ev.stage] = rec.stage_ms.get(ev.stage, 0.0) + float(ev.ms)
+                elif kind == "tool_call":
+                    if ev.id in seen_calls:
+                        continue  # the graph re-announces the policy's call when it runs it
+                    seen_calls.add(ev.id)
+                    rec.tool_calls.append(ev.name)
+                elif kind == "voice_changed":
+                    with self._lock:
+                        self.voice_id = ev.voice_id
+                elif kind == "turn_done":
+                    rec.result = ev.result
+                    rec.cancelled = bool(ev.result.info.get("cancelled")) or cancel.cancelled
+                self._emit(ev)
+        except Exception as e:  # the loop survives a failed turn
+            rec.error = f"{type(e).__name__}: {e}"
+            self._emit(SessionEvent(kind="error", info={"turn": rec.index, "message": rec.error}))
+        finally:
+            rec.done_time = time.perf_counter()
+            if cancel.cancelled:
+                rec.cancelled = True
+                self._emit(SessionEvent(kind="turn_cancelled", info={"turn": rec.index}))
+            elif begun:
+                self.sink.end()
+            with self._lock:
+                if self._cancel is cancel:
+                    self._turn_active = False
+
+    def wait_turn(self, timeout: float | None = None) -> bool:
+        """Wait for the running turn's generation to finish (not its playback)."""
+        th = self._turn_thread
+        if th is not None:
+            th.join(timeout)
+            return not th.is_alive()
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel whatever runs and wait for the worker (the graph checkpoints each turn)."""
+        self.closed = True
+        with self._lock:
+            cancel, th = self._cancel, self._turn_thread
+        if cancel is not None and self._turn_active:
+            cancel.cancel()
+        self.sink.stop()
+        if th is not None:
+            th.join(timeout)

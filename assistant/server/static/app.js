@@ -1,0 +1,184 @@
+// stepvox web page: mic -> WebSocket -> assistant -> streamed reply audio + live transcript.
+"use strict";
+(() => {
+  const RATE = 16000;
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token") || "";
+  const $ = (id) => document.getElementById(id);
+  const S = (window.stepvox = {
+    state: "idle", playedSamples: 0, peak: 0, firstAudioAt: null, speechEndAt: null,
+    audioBytes: 0, transcripts: [], toolCalls: [], toolResults: [], voices: [], turns: [], events: [], errors: [],
+  });
+  let ws = null, ctx = null, mic = null, player = null, assistantEntry = null;
+  let lastQueued = 0;
+
+  function setStatus(text, state) {
+    $("status").textContent = text;
+    if (state) { $("status").dataset.state = state; S.state = state; }
+  }
+  function entry(cls, who, text) {
+    const div = document.createElement("div");
+    div.className = "entry " + cls;
+    if (who) { const w = document.createElement("span"); w.className = "who"; w.textContent = who; div.appendChild(w); }
+    const t = document.createElement("span"); t.className = "text"; t.textContent = text; div.appendChild(t);
+    $("transcript").appendChild(div);
+    $("transcript").scrollTop = $("transcript").scrollHeight;
+    return t;
+  }
+  function authHeaders() { return token ? { Authorization: "Bearer " + token } : {}; }
+
+  async function loadVoices() {
+    try {
+      const r = await fetch("/api/voices", { headers: authHeaders() });
+      if (!r.ok) return;
+      const voices = await r.json();
+      const sel = $("voice");
+      for (const v of voices) {
+        const o = document.createElement("option");
+        o.value = v.voice_id; o.textContent = v.name || v.voice_id;
+        sel.appendChild(o);
+      }
+      S.voices = voices;
+    } catch (e) { S.errors.push(String(e)); }
+  }
+
+  function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
+
+  function onMessage(ev) {
+    if (typeof ev.data !== "string") {
+      const pcm = new Int16Array(ev.data);
+      const f = new Float32Array(pcm.length);
+      for (let i = 0; i < pcm.length; i++) f[i] = pcm[i] / 32768;
+      if (S.firstAudioAt === null) S.firstAudioAt = performance.now();
+      S.audioBytes += ev.data.byteLength;
+      player.port.postMessage({ type: "audio", samples: f }, [f.buffer]);
+      return;
+    }
+    const m = JSON.parse(ev.data);
+    S.events.push(m.type === "session" ? "session:" + m.kind : m.type);
+    switch (m.type) {
+      case "status": setStatus("loading the assistant…", "loading"); break;
+      case "ready":
+        setStatus("listening — ask something", "listening");
+        S.threadId = m.thread_id;
+        $("talk").disabled = $("mode").value !== "ptt";
+        $("interrupt").disabled = false;
+        break;
+      case "session":
+        if (m.kind === "speech_start") setStatus("hearing you…", "hearing");
+        else if (m.kind === "speech_end") { S.speechEndAt = performance.now(); setStatus("thinking…", "thinking"); }
+        else if (m.kind === "barge_in") { entry("system", "", "⏹ interrupted"); }
+        else if (m.kind === "turn_cancelled") { entry("system", "", "reply cancelled"); }
+        else if (m.kind === "error") { entry("error", "error", m.info.message); S.errors.push(m.info.message); }
+        break;
+      case "stop_playback":
+        player.port.postMessage({ type: "flush" });
+        break;
+      case "transcript":
+        S.transcripts.push(m.text);
+        entry("user", "You:", m.text);
+        assistantEntry = null;
+        break;
+      case "text_delta":
+        if (!assistantEntry) assistantEntry = entry("assistant", "Assistant:", "");
+        assistantEntry.textContent += m.text;
+        setStatus("speaking", "speaking");
+        break;
+      case "tool_call":
+        if (S.toolCalls.some((c) => c.id === m.id)) break;  // re-announced when the tool runs
+        S.toolCalls.push(m);
+        entry("tool", "tool →", `${m.name}(${JSON.stringify(m.arguments)})`);
+        assistantEntry = null;
+        break;
+      case "tool_result":
+        S.toolResults.push(m);
+        entry("tool", "result ←", `${m.name}: ${m.content.length > 200 ? m.content.slice(0, 200) + "…" : m.content}`);
+        break;
+      case "voice_changed":
+        entry("voice", "voice →", `${m.name || m.voice_id}`);
+        break;
+      case "timing": {
+        const t = document.createElement("span");
+        t.textContent = `${m.stage} ${Math.round(m.ms)} ms · `;
+        $("timings").appendChild(t);
+        break;
+      }
+      case "turn_done":
+        S.turns.push(m.result);
+        if (!assistantEntry && m.result && m.result.reply_text && !m.result.info?.cancelled) {
+          entry("assistant", "Assistant:", m.result.reply_text);  // a reply that streamed no text deltas
+        }
+        assistantEntry = null;
+        if (S.state !== "speaking") setStatus("listening", "listening");
+        break;
+      case "error":
+        S.errors.push(m.message);
+        entry("error", "error", m.message);
+        break;
+    }
+  }
+
+  async function start() {
+    $("start").disabled = true;
+    setStatus("starting microphone…", "starting");
+    ctx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
+    await ctx.audioWorklet.addModule("/static/mic-worklet.js");
+    await ctx.audioWorklet.addModule("/static/player-worklet.js");
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: false },
+    });
+    const src = ctx.createMediaStreamSource(stream);
+    mic = new AudioWorkletNode(ctx, "mic-capture", { numberOfInputs: 1, numberOfOutputs: 0 });
+    player = new AudioWorkletNode(ctx, "stream-player", { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1] });
+    player.connect(ctx.destination);
+    player.port.onmessage = (e) => {
+      const m = e.data;
+      S.playedSamples = m.played; S.peak = Math.max(S.peak, m.peak);
+      if (lastQueued > 0 && m.queued === 0) {
+        send({ type: "playback", state: "idle" });
+        if (S.state === "speaking") setStatus("listening", "listening");
+      }
+      lastQueued = m.queued;
+    };
+    src.connect(mic);
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    ws = new WebSocket(`${proto}://${location.host}/ws${token ? "?token=" + encodeURIComponent(token) : ""}`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => send({
+      type: "start", sample_rate: ctx.sampleRate, output_sample_rate: ctx.sampleRate,
+      mode: $("mode").value, voice_id: $("voice").value || null,
+      thread_id: sessionStorage.getItem("stepvox-thread") || null,
+    });
+    ws.onmessage = (e) => { onMessage(e); if (S.threadId) sessionStorage.setItem("stepvox-thread", S.threadId); };
+    ws.onclose = () => { setStatus("disconnected", "closed"); $("start").disabled = false; };
+    mic.port.onmessage = (e) => {
+      $("meter-bar").style.width = Math.min(100, Math.round(e.data.level * 300)) + "%";
+      if (ws && ws.readyState === 1) ws.send(e.data.pcm);
+    };
+  }
+
+  $("start").addEventListener("click", () => start().catch((e) => {
+    S.errors.push(String(e)); setStatus("microphone unavailable: " + e.message, "error"); $("start").disabled = false;
+  }));
+  $("mode").addEventListener("change", () => {
+    send({ type: "mode", mode: $("mode").value });
+    $("talk").disabled = !(ws && $("mode").value === "ptt");
+  });
+  const talk = $("talk");
+  talk.addEventListener("pointerdown", () => send({ type: "ptt", pressed: true }));
+  for (const ev of ["pointerup", "pointerleave"]) talk.addEventListener(ev, () => send({ type: "ptt", pressed: false }));
+  $("interrupt").addEventListener("click", () => { send({ type: "interrupt" }); if (player) player.port.postMessage({ type: "flush" }); });
+  $("voice").addEventListener("change", () => send({ type: "voice", voice_id: $("voice").value || null }));
+  $("corpus-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const files = $("corpus-files").files;
+    if (!files.length) { $("corpus-result").textContent = "choose files first"; return; }
+    const fd = new FormData();
+    for (const f of files) fd.append("files", f);
+    $("corpus-result").textContent = "uploading…";
+    const r = await fetch("/api/corpus", { method: "POST", body: fd, headers: authHeaders() });
+    const body = await r.json().catch(() => ({}));
+    $("corpus-result").textContent = r.ok ? "added: " + JSON.stringify(body) : "error: " + (body.detail || r.status);
+  });
+  loadVoices();
+})();

