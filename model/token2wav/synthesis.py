@@ -78,6 +78,8 @@ class Token2Wav:
         self.hop = config.hift.hop_samples
         self.source_cache_len = MEL_CACHE_FRAMES * self.hop
         self.window = torch.from_numpy(np.hamming(2 * self.source_cache_len)).float().to(device)
+        # streaming attention history beyond the prompt, in frames (the reference keeps 100)
+        self.history_frames = 100
 
     @classmethod
     def from_pretrained(
@@ -126,7 +128,15 @@ class Token2Wav:
         ptok, pmel, emb = self._prompt_tensors(prompt)
         tok = torch.tensor([tokens], dtype=torch.long, device=self.device)
         chunk = self.chunk_size if chunked else None
-        return self.flow.inference(tok, ptok, pmel, emb, self.n_timesteps, chunk_size=chunk).float()
+        return self.flow.inference(
+            tok,
+            ptok,
+            pmel,
+            emb,
+            self.n_timesteps,
+            chunk_size=chunk,
+            keep_frames=self.history_frames,
+        ).float()
 
     @torch.inference_mode()
     def synthesize(
@@ -197,7 +207,12 @@ class Token2Wav:
     def _flow_chunk(self, tokens: list[int], emb: torch.Tensor, cache, last: bool):
         tok = torch.tensor([tokens], dtype=torch.long, device=self.device)
         mel, cache = self.flow.inference_chunk(
-            tok, emb, cache, last_chunk=last, n_timesteps=self.n_timesteps
+            tok,
+            emb,
+            cache,
+            last_chunk=last,
+            n_timesteps=self.n_timesteps,
+            keep_frames=self.history_frames,
         )
         return mel.float(), cache
 

@@ -50,12 +50,16 @@ def _stream_mels(t2w, tokens, chunk):
     return torch.cat(mels, dim=2)
 
 
-@pytest.mark.parametrize("n", [28, 77])
-def test_stream_mel_equals_chunked_one_shot(t2w, n):
+@pytest.mark.parametrize(("n", "history"), [(28, 100), (77, 100), (60, 20)])
+def test_stream_mel_equals_chunked_one_shot(t2w, n, history):
     tokens = _tokens(n, seed=n)
     prompt = t2w.prepare_prompt(default_prompt_path())
-    streamed = _stream_mels(t2w, tokens, 9)
-    chunked = t2w.mel(tokens, prompt, chunked=True)
+    t2w.history_frames = history  # 20: the bounded DiT history is exercised
+    try:
+        streamed = _stream_mels(t2w, tokens, 9)
+        chunked = t2w.mel(tokens, prompt, chunked=True)
+    finally:
+        t2w.history_frames = 100
     assert streamed.shape == chunked.shape == (1, 80, 2 * n)
     assert float((streamed - chunked).abs().max()) < 1e-4  # measured 7e-7 .. 1.4e-6
 
