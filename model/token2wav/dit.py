@@ -51,9 +51,10 @@ class Attention(nn.Module):
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(
-        self, x: torch.Tensor, cache: torch.Tensor | None = None
+        self, x: torch.Tensor, cache: torch.Tensor | None = None, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (b, t, d); cache (b, h, t_cache, 2*head_dim). Returns output, new cache."""
+        """x (b, t, d); cache (b, h, t_cache, 2*head_dim); mask (t, t_cache + t) bool,
+        True = may attend. Returns output, new cache."""
         b, t, _ = x.shape
         q = self.q_norm(self._heads(self.to_q(x)))
         k = self.k_norm(self._heads(self.to_k(x)))
@@ -63,7 +64,7 @@ class Attention(nn.Module):
             k = torch.cat([k_cache, k], dim=2)
             v = torch.cat([v_cache, v], dim=2)
         new_cache = torch.cat([k, v], dim=-1)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(out.transpose(1, 2).reshape(b, t, -1)), new_cache
 
 
@@ -137,6 +138,7 @@ class DiTBlock(nn.Module):
         c: torch.Tensor,
         cnn_cache: torch.Tensor | None = None,
         att_cache: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         (
             shift_msa,
@@ -149,7 +151,7 @@ class DiTBlock(nn.Module):
             scale_conv,
             gate_conv,
         ) = self.adaLN_modulation(c).chunk(9, dim=-1)
-        h, new_att = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), att_cache)
+        h, new_att = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), att_cache, mask)
         x = x + gate_msa * h
         h, new_cnn = self.conv(modulate(self.norm3(x), shift_conv, scale_conv), cnn_cache)
         x = x + gate_conv * h
@@ -206,6 +208,7 @@ class DiT(nn.Module):
         cnn_cache: torch.Tensor | None = None,
         att_cache: torch.Tensor | None = None,
         want_cache: bool = True,
+        attn_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """x, mu, cond: (b, 80, t); t: (b,); spks: (b, 80);
         cnn_cache (depth, b, 2d, 2), att_cache (depth, b, h, t_cache, 2*head_dim) or None.
@@ -221,6 +224,7 @@ class DiT(nn.Module):
                 c,
                 cnn_cache[i] if cnn_cache is not None else None,
                 att_cache[i] if att_cache is not None else None,
+                attn_mask,
             )
             if want_cache:
                 cnn_out.append(nc)

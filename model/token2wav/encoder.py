@@ -82,10 +82,15 @@ class RelPositionAttention(nn.Module):
         return x.view(b, t, self.h, self.d_k)
 
     def forward(
-        self, x: torch.Tensor, pos_table: torch.Tensor, cache: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        pos_table: torch.Tensor,
+        cache: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (b, t1, d); pos_table: (1, 2*t2-1, d) with t2 = cache_t + t1;
-        cache: (b, h, cache_t, 2*d_k) or None. Returns output and the new cache."""
+        cache: (b, h, cache_t, 2*d_k) or None; mask: (t1, t2) bool, True = may attend.
+        Returns output and the new cache."""
         b, t1, _ = x.shape
         q = self._heads(self.linear_q(x))  # (b, t1, h, dk)
         k = self._heads(self.linear_k(x)).transpose(1, 2)  # (b, h, t1, dk)
@@ -109,6 +114,8 @@ class RelPositionAttention(nn.Module):
             idx = (t1 - 1 - i + j).expand(b, self.h, t1, t2)
             position = torch.gather(position.expand(b, -1, -1, -1), 3, idx)
         scores = (content + position) / math.sqrt(self.d_k)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
         attn = torch.softmax(scores, dim=-1)
         out = torch.matmul(attn, v).transpose(1, 2).reshape(b, t1, self.h * self.d_k)
         return self.linear_out(out), new_cache
@@ -141,10 +148,14 @@ class ConformerBlock(nn.Module):
         self.normalize_before = cfg.normalize_before
 
     def forward(
-        self, x: torch.Tensor, pos_table: torch.Tensor, cache: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        pos_table: torch.Tensor,
+        cache: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.norm_mha(x) if self.normalize_before else x
-        att, new_cache = self.self_attn(h, pos_table, cache)
+        att, new_cache = self.self_attn(h, pos_table, cache, mask)
         x = x + att
         if not self.normalize_before:
             x = self.norm_mha(x)
@@ -214,18 +225,28 @@ class UpsampleConformerEncoder(nn.Module):
     def _table(self, size: int, like: torch.Tensor) -> torch.Tensor:
         return rel_position_table(self.cfg.output_size, size, like.device, like.dtype)
 
-    def forward(self, xs: torch.Tensor) -> torch.Tensor:
-        """Full-context encoding of a whole (b, t, input_size) sequence -> (b, t*stride, d)."""
+    def forward(self, xs: torch.Tensor, chunk_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode a whole (b, t, input_size) sequence -> (b, t*stride, d).
+
+        Without `chunk_ids` every position attends to all others (the reference's
+        one-shot inference). With `chunk_ids` (t,) (non-decreasing chunk index per token)
+        a position attends to its own and earlier chunks only, which is what streaming
+        with the same chunks computes."""
         x = self.embed(xs)
         x = self.pre_lookahead_layer(x)
+        mask1 = mask2 = None
+        if chunk_ids is not None:
+            ids2 = chunk_ids.repeat_interleave(self.cfg.up_stride)
+            mask1 = chunk_ids[None, :] <= chunk_ids[:, None]
+            mask2 = ids2[None, :] <= ids2[:, None]
         table = self._table(x.shape[1], x)
         for layer in self.encoders:
-            x, _ = layer(x, table)
+            x, _ = layer(x, table, None, mask1)
         x, _ = self.up_layer(x.transpose(1, 2))
         x = self.up_embed(x.transpose(1, 2))
         table = self._table(x.shape[1], x)
         for layer in self.up_encoders:
-            x, _ = layer(x, table)
+            x, _ = layer(x, table, None, mask2)
         return self.after_norm(x) if self.cfg.normalize_before else x
 
     def forward_chunk(

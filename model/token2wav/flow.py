@@ -65,6 +65,7 @@ class FlowDecoder(nn.Module):
         n_timesteps: int,
         caches: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
         want_cache: bool = False,
+        attn_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """Euler integration from noise x (b, 80, t) to mel. `caches[i]` holds the
         estimator's (cnn, att) caches for step i (streaming); returns the new ones."""
@@ -87,6 +88,7 @@ class FlowDecoder(nn.Module):
                 cnn,
                 att,
                 want_cache=want_cache,
+                attn_mask=attn_mask,
             )
             v_cond, v_uncond = v.chunk(2, dim=0)
             x = x + dt * ((1.0 + r) * v_cond - r * v_uncond)
@@ -104,6 +106,7 @@ class FlowStreamCache:
     conformer_att: torch.Tensor
     estimator: list[tuple[torch.Tensor, torch.Tensor]]  # per Euler step: (cnn, att)
     prompt_frames: int
+    position: int  # absolute frame index of the next chunk (prompt frames included)
 
     @property
     def frames(self) -> int:
@@ -133,6 +136,35 @@ class FlowModel(nn.Module):
     def _speaker(self, embedding: torch.Tensor) -> torch.Tensor:
         return self.spk_embed_affine_layer(F.normalize(embedding, dim=1))
 
+    def chunk_ids(self, n_prompt: int, n_tokens: int, chunk_size: int) -> torch.Tensor:
+        """Chunk index per token as streaming forms the chunks: the prompt is chunk 0;
+        full chunks of `chunk_size` while `chunk_size + look-ahead` tokens remain; the
+        remainder is the last chunk."""
+        look = self.pre_lookahead_len
+        n_full = (
+            (n_tokens - chunk_size - look) // chunk_size + 1 if n_tokens >= chunk_size + look else 0
+        )
+        gen = torch.clamp(torch.arange(n_tokens) // chunk_size, max=n_full) + 1
+        return torch.cat([torch.zeros(n_prompt, dtype=torch.long), gen])
+
+    def frame_mask(
+        self, chunk_ids: torch.Tensor, n_prompt_frames: int, keep_frames: int | None
+    ) -> torch.Tensor:
+        """(frames, frames) DiT attention mask equal to streaming with a history bounded
+        to the prompt plus the newest `keep_frames` frames."""
+        ids = chunk_ids.repeat_interleave(self.up_rate)
+        n = ids.numel()
+        allowed = ids[None, :] <= ids[:, None]
+        if keep_frames is not None:
+            j = torch.arange(n)
+            start = torch.zeros(int(ids.max()) + 1, dtype=torch.long)
+            for c in range(1, start.numel()):
+                start[c] = int((ids < c).sum())
+            lo = torch.clamp(start[ids] - keep_frames, min=n_prompt_frames)
+            lo = torch.where(ids == 0, torch.zeros_like(lo), lo)
+            allowed &= (j[None, :] < n_prompt_frames) | (j[None, :] >= lo[:, None])
+        return allowed
+
     @torch.inference_mode()
     def inference(
         self,
@@ -141,18 +173,34 @@ class FlowModel(nn.Module):
         prompt_mel: torch.Tensor,
         embedding: torch.Tensor,
         n_timesteps: int = 10,
+        chunk_size: int | None = None,
+        keep_frames: int | None = 100,
     ) -> torch.Tensor:
         """tokens (1, T), prompt_tokens (1, Tp), prompt_mel (1, Tp*up_rate, 80),
-        embedding (1, 192) -> mel (1, 80, T*up_rate) for the new tokens only."""
+        embedding (1, 192) -> mel (1, 80, T*up_rate) for the new tokens only.
+
+        `chunk_size=None`: every frame attends to the whole utterance (the reference's
+        one-shot inference). `chunk_size=n`: chunk-causal attention, the same numbers
+        as `stream` with chunks of n tokens (and its bounded history)."""
         spk = self._speaker(embedding.to(self.spk_embed_affine_layer.weight.dtype))
         all_tokens = torch.cat([prompt_tokens, tokens], dim=1).clamp(min=0)
-        h = self.encoder_proj(self.encoder(self.input_embedding(all_tokens)))
+        ids = frame_mask = None
+        if chunk_size is not None:
+            ids = self.chunk_ids(prompt_tokens.shape[1], tokens.shape[1], chunk_size).to(
+                tokens.device
+            )
+            frame_mask = self.frame_mask(ids.cpu(), prompt_mel.shape[1], keep_frames).to(
+                tokens.device
+            )
+        h = self.encoder_proj(self.encoder(self.input_embedding(all_tokens), ids))
         n_prompt = prompt_mel.shape[1]
         cond = torch.zeros_like(h)
         cond[:, :n_prompt] = prompt_mel.to(h.dtype)
         mu = h.transpose(1, 2).contiguous()
         x = self.decoder.noise(0, mu.shape[2], mu)
-        mel, _ = self.decoder.solve(x, mu, spk, cond.transpose(1, 2).contiguous(), n_timesteps)
+        mel, _ = self.decoder.solve(
+            x, mu, spk, cond.transpose(1, 2).contiguous(), n_timesteps, attn_mask=frame_mask
+        )
         return mel[:, :, n_prompt:]
 
     @torch.inference_mode()
@@ -177,7 +225,8 @@ class FlowModel(nn.Module):
         x = self.decoder.noise(0, mu.shape[2], mu)
         cond = prompt_mel.to(mu.dtype).transpose(1, 2).contiguous()
         _, est = self.decoder.solve(x, mu, spk, cond, n_timesteps, None, want_cache=True)
-        return FlowStreamCache(ccnn, catt, est, prompt_frames=prompt_mel.shape[1])
+        n = prompt_mel.shape[1]
+        return FlowStreamCache(ccnn, catt, est, prompt_frames=n, position=n)
 
     @torch.inference_mode()
     def inference_chunk(
@@ -198,14 +247,18 @@ class FlowModel(nn.Module):
             att_cache=cache.conformer_att,
         )
         mu = self.encoder_proj(h).transpose(1, 2).contiguous()
-        x = self.decoder.noise(cache.frames, mu.shape[2], mu)
+        # noise at the absolute frame position (the reference reads it at the cached
+        # length, which stops advancing once the history is bounded)
+        x = self.decoder.noise(cache.position, mu.shape[2], mu)
         cond = torch.zeros_like(mu)
         mel, est = self.decoder.solve(
             x, mu, spk, cond, n_timesteps, cache.estimator, want_cache=True
         )
         if keep_frames is not None:
             est = [(c, _trim(a, cache.prompt_frames, keep_frames)) for c, a in est]
-        return mel, FlowStreamCache(ccnn, catt, est, cache.prompt_frames)
+        return mel, FlowStreamCache(
+            ccnn, catt, est, cache.prompt_frames, cache.position + mel.shape[2]
+        )
 
 
 def _trim(att: torch.Tensor, prompt_frames: int, keep: int) -> torch.Tensor:

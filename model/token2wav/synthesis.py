@@ -78,6 +78,8 @@ class Token2Wav:
         self.hop = config.hift.hop_samples
         self.source_cache_len = MEL_CACHE_FRAMES * self.hop
         self.window = torch.from_numpy(np.hamming(2 * self.source_cache_len)).float().to(device)
+        # streaming attention history beyond the prompt, in frames (the reference keeps 100)
+        self.history_frames = 100
 
     @classmethod
     def from_pretrained(
@@ -119,23 +121,40 @@ class Token2Wav:
 
     # -- one-shot ----------------------------------------------------------------
     @torch.inference_mode()
-    def mel(self, tokens: list[int], prompt: PromptFeatures) -> torch.Tensor:
+    def mel(self, tokens: list[int], prompt: PromptFeatures, chunked: bool = False) -> torch.Tensor:
+        """Mel (1, 80, 2 * len(tokens)); `chunked=True` gives exactly the mel `stream`
+        computes (chunk-causal attention), else whole-utterance attention."""
         tokens = validate_tokens(tokens, self.config.flow.vocab_size)
         ptok, pmel, emb = self._prompt_tensors(prompt)
         tok = torch.tensor([tokens], dtype=torch.long, device=self.device)
-        return self.flow.inference(tok, ptok, pmel, emb, self.n_timesteps).float()
+        chunk = self.chunk_size if chunked else None
+        return self.flow.inference(
+            tok,
+            ptok,
+            pmel,
+            emb,
+            self.n_timesteps,
+            chunk_size=chunk,
+            keep_frames=self.history_frames,
+        ).float()
 
     @torch.inference_mode()
     def synthesize(
-        self, tokens: list[int], prompt_wav: Path, voice_id: str | None = None
+        self,
+        tokens: list[int],
+        prompt_wav: Path,
+        voice_id: str | None = None,
+        *,
+        chunked: bool = False,
     ) -> np.ndarray:
         """Speech for `tokens` in the voice of `prompt_wav`: float32 mono, 24 kHz,
-        len(tokens) / 25 seconds."""
+        len(tokens) / 25 seconds. `chunked=True` uses streaming's chunk-causal attention
+        in one pass."""
         tokens = validate_tokens(tokens, self.config.flow.vocab_size)
         if not tokens:
             return np.zeros(0, dtype=np.float32)
         prompt = self.prepare_prompt(prompt_wav, voice_id)
-        mel = self.mel(tokens, prompt)
+        mel = self.mel(tokens, prompt, chunked=chunked)
         wav, _ = self.hift(mel, generator=self._generator())
         return wav[0].cpu().numpy().astype(np.float32)
 
@@ -153,24 +172,34 @@ class Token2Wav:
         ptok, pmel, emb = self._prompt_tensors(prompt)
         look = self.flow.pre_lookahead_len
         n = self.chunk_size
-        lookahead_tokens = ptok[:, :look]
-        if lookahead_tokens.shape[1] < look:  # very short prompt: repeat it
-            reps = -(-look // ptok.shape[1])
-            lookahead_tokens = ptok.repeat(1, reps)[:, :look]
-        cache = self.flow.setup_cache(
-            torch.cat([ptok, lookahead_tokens], dim=1), pmel, emb, self.n_timesteps
-        )
+        cache = None
+
+        def primed(buffer: list[int]):
+            # The prompt's look-ahead: the first real tokens (known by the time the first
+            # chunk is due, so no added latency). The reference uses the prompt's own
+            # first tokens; real ones make streaming equal to chunked one-shot synthesis.
+            nonlocal cache
+            if cache is None:
+                la = list(buffer[:look])
+                fill = ptok[0].tolist() * look
+                la += fill[: look - len(la)]
+                la_t = torch.tensor([la], dtype=ptok.dtype, device=self.device)
+                cache = self.flow.setup_cache(
+                    torch.cat([ptok, la_t], dim=1), pmel, emb, self.n_timesteps
+                )
+            return cache
+
         gen = self._generator()
         hift_state: dict[str, torch.Tensor | None] = {"mel": None, "source": None, "speech": None}
         buffer: list[int] = []
         for chunk in token_chunks:
             buffer.extend(validate_tokens(chunk, self.config.flow.vocab_size))
             while len(buffer) >= n + look:
-                mel, cache = self._flow_chunk(buffer[: n + look], emb, cache, last=False)
+                mel, cache = self._flow_chunk(buffer[: n + look], emb, primed(buffer), last=False)
                 buffer = buffer[n:]
                 yield self._vocode(mel, hift_state, gen, last=False)
         if buffer:
-            mel, cache = self._flow_chunk(buffer, emb, cache, last=True)
+            mel, cache = self._flow_chunk(buffer, emb, primed(buffer), last=True)
             yield self._vocode(mel, hift_state, gen, last=True)
         elif hift_state["speech"] is not None:
             yield hift_state["speech"][0].cpu().numpy().astype(np.float32)
@@ -178,7 +207,12 @@ class Token2Wav:
     def _flow_chunk(self, tokens: list[int], emb: torch.Tensor, cache, last: bool):
         tok = torch.tensor([tokens], dtype=torch.long, device=self.device)
         mel, cache = self.flow.inference_chunk(
-            tok, emb, cache, last_chunk=last, n_timesteps=self.n_timesteps
+            tok,
+            emb,
+            cache,
+            last_chunk=last,
+            n_timesteps=self.n_timesteps,
+            keep_frames=self.history_frames,
         )
         return mel.float(), cache
 

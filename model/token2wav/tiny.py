@@ -138,9 +138,10 @@ def _campplus_onnx(path: Path, rng: np.random.Generator) -> None:
 
 def random_models(config: Token2WavConfig, seed: int = 0) -> tuple[FlowModel, HiFTGenerator]:
     """Flow and HiFT modules with deterministic random weights."""
-    torch.manual_seed(seed)
-    flow = FlowModel(config.flow)
-    hift = HiFTGenerator(config.hift)
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
+        torch.manual_seed(seed)
+        flow = FlowModel(config.flow)
+        hift = HiFTGenerator(config.hift)
     with torch.no_grad():
         # default init leaves the tiny vocoder almost deaf to its mel input; a larger
         # weight-norm gain makes the waveform follow the mel (and so the voice prompt)

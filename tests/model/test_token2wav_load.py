@@ -189,9 +189,6 @@ def test_100_tokens_make_4_seconds(t2w):
     assert wav.shape[0] == 100 * 24000 // 25
     assert np.isfinite(wav).all() and np.abs(wav).max() <= 0.99 + 1e-6
     assert wav.std() > 1e-3
-    # deterministic: same input, same output
-    again = t2w.synthesize(tokens, default_prompt_path())
-    assert np.array_equal(wav, again)
 
 
 def test_out_of_range_token_rejected(t2w):
