@@ -35,7 +35,9 @@ def test_spoken_question_gets_a_spoken_answer_in_the_browser(
 ):
     from playwright.sync_api import sync_playwright
 
-    app = create_app(real_assistant, token="browser-test-token", endpoint=EndpointConfig(silence_ms=600))
+    app = create_app(
+        real_assistant, token="browser-test-token", endpoint=EndpointConfig(silence_ms=600)
+    )
     with ServerThread(app) as srv, sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=chromium_path, headless=True, args=chromium_args(question_wav)
