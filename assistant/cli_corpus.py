@@ -100,8 +100,11 @@ def add(
         f"{len(report.removed)} removed, {len(report.unchanged)} unchanged, "
         f"{len(report.skipped)} skipped; {report.chunks_added} chunks indexed in {report.seconds:.1f} s"
     )
-    for path, reason in report.skipped:
+    shown = 20
+    for path, reason in report.skipped[:shown]:
         out.print(f"  skipped {path}: {reason}", markup=False, highlight=False)
+    if len(report.skipped) > shown:
+        out.print(f"  ... and {len(report.skipped) - shown} more skipped (see --json)")
 
 
 def list_(

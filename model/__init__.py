@@ -1,5 +1,7 @@
 """stepvox.model: policies (embedded, Step-Audio 2, remote), token2wav, shared message types."""
 
+# registers model_type "step_audio_2" with transformers' Auto classes
+from model import stepaudio2 as _stepaudio2  # noqa: F401
 from model.events import (
     AudioChunk,
     AudioTokens,
@@ -21,11 +23,6 @@ from model.messages import (
     to_langchain,
 )
 from model.policy import CancelToken, Policy, Speaker, ToolSpec, VoiceSpec, get_policy
-
-try:  # registers model_type "step_audio_2" with transformers' Auto classes
-    from model import stepaudio2 as _stepaudio2  # noqa: F401
-except ImportError:  # pragma: no cover - until the package exists
-    pass
 
 __all__ = [
     "AudioChunk", "AudioTokens", "Done", "PolicyEvent", "TextDelta", "ToolCall", "Transcript",

@@ -75,7 +75,7 @@ def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
         raise SkipFile("empty file")
     if st.st_size > max_bytes:
         raise SkipFile(
-            f"file too large ({st.st_size / 1e6:.1f} MB > limit {max_bytes / 1e6:.1f} MB)"
+            f"file too large ({st.st_size / 2**20:.1f} MiB > limit {max_bytes / 2**20:.1f} MiB)"
         )
     try:
         return path.read_bytes()

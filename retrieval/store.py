@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,13 @@ from retrieval.types import IngestReport, Passage
 Progress = Callable[[int, int, str], None]
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al., 2009)
+
+# Loaded indexes per store root, for the latest generation seen: opening a new
+# CorpusStore on the same root (e.g. once per tool call) reuses them instead of
+# reading the files again. Indexes are never mutated in place (writers clone), so
+# sharing them between instances is safe.
+_LOADED: dict[str, tuple[int, Any, Any, np.ndarray, Any]] = {}
+_LOADED_LOCK = threading.Lock()
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,6 +88,19 @@ def _tokenizer_stemmer() -> Any:
         return Stemmer.Stemmer("english")
     except ImportError:
         return None
+
+
+@dataclass
+class PendingDocument:
+    """A parsed, chunked and embedded document waiting to be written."""
+
+    source: str
+    title: str
+    kind: str
+    sha256: str
+    size: int
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (len(chunks), dim) float32, L2-normalised
 
 
 def _embed_text(title: str, section: str, text: str) -> str:
@@ -127,7 +148,7 @@ class CorpusStore:
         self._embedder = Embedder(self.embedder_name, batch_size=embed_batch_size)
         self.reranker_name = reranker or os.environ.get("STEPVOX_RERANKER") or None
         self._reranker = Reranker(self.reranker_name) if self.reranker_name else None
-        self._stemmer = _tokenizer_stemmer()
+        self._bm25_stemmer: Any = None  # the stemmer the loaded BM25 index was built with
         self._loaded_gen: int | None = None
         self._dense: Any = None
         self._bm25: Any = None
@@ -197,15 +218,38 @@ class CorpusStore:
                 return
             self._rebuild_indexes()
             return
+        key = str(self.root.resolve())
+        with _LOADED_LOCK:
+            cached = _LOADED.get(key)
+        if cached is not None and cached[0] == gen:
+            _, self._dense, self._bm25, self._bm25_ids, self._bm25_stemmer = cached
+            self._loaded_gen = gen
+            return
         self._dense = faiss.read_index(str(dpath))
         self._bm25, self._bm25_ids = self._load_bm25(bpath)
         self._loaded_gen = gen
+        self._remember()
+
+    def _remember(self) -> None:
+        key = str(self.root.resolve())
+        with _LOADED_LOCK:
+            _LOADED[key] = (
+                self._loaded_gen, self._dense, self._bm25, self._bm25_ids, self._bm25_stemmer,
+            )  # fmt: skip
 
     def _load_bm25(self, path: Path) -> tuple[Any, np.ndarray]:
         import bm25s
 
-        bm = bm25s.BM25.load(str(path), show_progress=False)
-        return bm, np.load(path / "ids.npy")
+        stem_file = path / "stemmer.txt"
+        built_with = stem_file.read_text().strip() if stem_file.exists() else "none"
+        stemmer = _tokenizer_stemmer() if built_with == "english" else None
+        if built_with == "english" and stemmer is None:  # PyStemmer gone: rebuild in memory
+            return self._build_bm25()
+        self._bm25_stemmer = stemmer
+        ids = np.load(path / "ids.npy")
+        if len(ids) == 0:
+            return None, ids
+        return bm25s.BM25.load(str(path), show_progress=False), ids
 
     def _build_bm25(self) -> tuple[Any, np.ndarray]:
         import bm25s
@@ -214,9 +258,13 @@ class CorpusStore:
             "SELECT c.id, d.title, c.section, c.text FROM chunks c JOIN documents d ON d.id=c.doc_id ORDER BY c.id"
         ).fetchall()
         ids = np.array([r[0] for r in rows], dtype=np.int64)
+        stemmer = _tokenizer_stemmer()
+        self._bm25_stemmer = stemmer
+        if not rows:
+            return None, ids
         texts = [_embed_text(r[1], r[2], r[3]) for r in rows]
         tokens = bm25s.tokenize(
-            texts, stopwords="en", stemmer=self._stemmer, show_progress=False, allow_empty=True
+            texts, stopwords="en", stemmer=stemmer, show_progress=False, allow_empty=True
         )
         bm = bm25s.BM25()
         bm.index(tokens, show_progress=False)
@@ -235,13 +283,13 @@ class CorpusStore:
         shutil.rmtree(bpath, ignore_errors=True)
         if bm is not None:
             bm.save(str(bpath), show_progress=False)
-            np.save(bpath / "ids.npy", bm_ids)
-        else:
-            bpath.mkdir(parents=True, exist_ok=True)
-            np.save(bpath / "ids.npy", bm_ids)
+        bpath.mkdir(parents=True, exist_ok=True)
+        np.save(bpath / "ids.npy", bm_ids)
+        (bpath / "stemmer.txt").write_text("english" if self._bm25_stemmer is not None else "none")
         self._set_meta("generation", new)
         self._dense, self._bm25, self._bm25_ids = dense, bm, bm_ids
         self._loaded_gen = new
+        self._remember()
 
     def _drop_old_files(self) -> None:
         """Delete index files of generations other than the committed one."""
@@ -265,10 +313,21 @@ class CorpusStore:
         self._write_generation(dense, bm, ids)
         self._drop_old_files()
 
-    def rebuild(self) -> int:
-        """Rebuild both indexes from the stored chunks; returns the chunk count."""
+    def rebuild(self, embeddings: bool = True) -> int:
+        """Rebuild the indexes from the stored chunks; returns the chunk count.
+
+        With embeddings=False only BM25 is rebuilt (e.g. after installing PyStemmer) and
+        the dense vectors are kept.
+        """
         with self._lock:
-            self._rebuild_indexes()
+            if embeddings:
+                self._rebuild_indexes()
+            else:
+                self._ensure_loaded()
+                if self._dense is not None:
+                    bm, ids = self._build_bm25()
+                    self._write_generation(self._dense, bm, ids)
+                    self._drop_old_files()
             return self._count_chunks()
 
     # ------------------------------------------------------------------ ingest
@@ -328,7 +387,7 @@ class CorpusStore:
             }
             explicit = {Path(p).expanduser().absolute() for p in paths}
             remove_doc_ids: list[int] = []
-            pending: list[tuple[Path, str, int, LoadedDocument, list[Chunk]]] = []
+            pending: list[PendingDocument] = []
             for i, fp in enumerate(files, start=1):
                 src = str(fp)
                 old = existing.get(src)
@@ -344,7 +403,7 @@ class CorpusStore:
                         chunks = chunk_document(doc, self.max_chars, self.overlap)
                         if not chunks:
                             raise SkipFile("no text found")
-                        pending.append((fp, digest, len(data), doc, chunks))
+                        pending.append(self._embed_document(src, doc, chunks, digest, len(data)))
                 except SkipFile as e:
                     report.skipped.append((src, str(e)))
                     if old is not None:  # stale content must not stay searchable
@@ -371,25 +430,42 @@ class CorpusStore:
         report.seconds = time.perf_counter() - t0
         return report
 
+    def _embed_document(
+        self, source: str, doc: LoadedDocument, chunks: list[Chunk], digest: str, size: int
+    ) -> PendingDocument:
+        vecs = self._embedder.encode([_embed_text(doc.title, c.section, c.text) for c in chunks])
+        return PendingDocument(source, doc.title, doc.kind, digest, size, chunks, vecs)
+
+    def add_embedded(self, documents: list[PendingDocument], name: str = "default") -> IngestReport:
+        """Add documents whose chunks are already embedded (by this store's model, e.g.
+        on another machine). Replaces documents with the same source in `name`."""
+        t0 = time.perf_counter()
+        report = IngestReport(corpus=name)
+        with self._lock:
+            self._ensure_loaded()
+            existing = {
+                r["source"]: r
+                for r in self._db.execute(
+                    "SELECT id, source, sha256, n_chunks FROM documents WHERE corpus=?", (name,)
+                )
+            }
+            if documents:
+                self._apply(name, documents, [], existing, report)
+        report.seconds = time.perf_counter() - t0
+        return report
+
     def _apply(
         self,
         name: str,
-        pending: list[tuple[Path, str, int, LoadedDocument, list[Chunk]]],
+        pending: list[PendingDocument],
         remove_doc_ids: list[int],
         existing: dict[str, Any],
         report: IngestReport,
     ) -> None:
-        """Embed new chunks, then write SQLite + indexes as one new generation."""
+        """Write embedded documents and removals to SQLite + indexes as one new generation."""
         import faiss
 
-        # embed before touching anything, so a model error leaves the store as it was
-        all_texts = [
-            _embed_text(doc.title, c.section, c.text)
-            for _, _, _, doc, chunks in pending
-            for c in chunks
-        ]
-        vecs = self._embedder.encode(all_texts) if all_texts else None
-        dim = vecs.shape[1] if vecs is not None else None
+        dim = pending[0].vectors.shape[1] if pending else None
         stored_dim = self._meta("dim")
         if dim is not None and stored_dim and int(stored_dim) != dim and self._count_chunks() > 0:
             raise ValueError(
@@ -404,8 +480,8 @@ class CorpusStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             doc_ids_to_drop = list(remove_doc_ids)
-            for fp, _, _, _, _ in pending:
-                old = existing.get(str(fp))
+            for pd in pending:
+                old = existing.get(pd.source)
                 if old is not None:
                     doc_ids_to_drop.append(old["id"])
             drop_chunk_ids: list[int] = []
@@ -418,14 +494,13 @@ class CorpusStore:
             if drop_chunk_ids:
                 dense.remove_ids(np.array(drop_chunk_ids, dtype=np.int64))
             report.chunks_removed = len(drop_chunk_ids)
-            offset = 0
             now = time.time()
-            for fp, digest, size, doc, chunks in pending:
-                src = str(fp)
+            for pd in pending:
+                src, chunks = pd.source, pd.chunks
                 cur = db.execute(
                     "INSERT INTO documents(corpus, source, title, kind, sha256, size, n_chunks, updated_at)"
                     " VALUES(?,?,?,?,?,?,?,?)",
-                    (name, src, doc.title, doc.kind, digest, size, len(chunks), now),
+                    (name, src, pd.title, pd.kind, pd.sha256, pd.size, len(chunks), now),
                 )
                 did = cur.lastrowid
                 ids = []
@@ -435,11 +510,12 @@ class CorpusStore:
                         (did, k, c.section, c.text, c.start, c.end),
                     )
                     ids.append(cur.lastrowid)
-                assert vecs is not None
+                if pd.vectors.shape != (len(chunks), dim):
+                    raise ValueError(f"{src}: {pd.vectors.shape} vectors for {len(chunks)} chunks")
                 dense.add_with_ids(
-                    vecs[offset : offset + len(chunks)], np.array(ids, dtype=np.int64)
+                    np.ascontiguousarray(pd.vectors, dtype=np.float32),
+                    np.array(ids, dtype=np.int64),
                 )
-                offset += len(chunks)
                 report.chunks_added += len(chunks)
                 (report.updated if src in existing else report.added).append(src)
             if dim is not None:
@@ -455,6 +531,8 @@ class CorpusStore:
             db.execute("ROLLBACK")
             self._loaded_gen = None
             self._dense = None
+            with _LOADED_LOCK:
+                _LOADED.pop(str(self.root.resolve()), None)
             raise
         self._drop_old_files()
 
@@ -604,7 +682,11 @@ class CorpusStore:
         if self._bm25 is None or self._bm25_ids is None or len(self._bm25_ids) == 0:
             return []
         toks = bm25s.tokenize(
-            [query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+            [query],
+            stopwords="en",
+            stemmer=self._bm25_stemmer,
+            return_ids=False,
+            show_progress=False,
         )[0]
         tids = self._bm25.get_tokens_ids(toks)
         if not tids:

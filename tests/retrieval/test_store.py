@@ -198,3 +198,24 @@ def test_recovers_when_index_files_are_lost(tmp_path: Path, minilm) -> None:
     fresh = CorpusStore(root)
     assert "herring" in fresh.search("what do the penguins eat?", 1)[0].text
     assert any(p.name.startswith("dense-") for p in root.iterdir())
+    gen = fresh._generation()
+    assert fresh.rebuild(embeddings=False) == 1 and fresh._generation() == gen + 1
+    assert "herring" in fresh.search("penguins herring", 1, mode="bm25")[0].text
+
+
+def test_bm25_stemming_recorded_with_index(built_store) -> None:
+    pytest.importorskip("Stemmer")
+    store, _ = built_store
+    gen = store._generation()
+    assert (store.root / f"bm25-{gen}" / "stemmer.txt").read_text() == "english"
+    # "lighthouses" / "painting" only match "lighthouse" / "painted" after stemming
+    p = store.search("lighthouses painting", top_k=1, mode="bm25")[0]
+    assert Path(p.source).name == "guide.md"
+
+
+def test_new_handles_share_loaded_indexes(built_store) -> None:
+    store, _ = built_store
+    store.search("lighthouse", 1)
+    a, b = CorpusStore(store.root), CorpusStore(store.root)
+    assert a.search("ferry", 1)[0].source == b.search("ferry", 1)[0].source
+    assert a._dense is b._dense is store._dense  # loaded once per process and generation

@@ -1,0 +1,93 @@
+"""Write a tiny random-weight Step-Audio 2 checkpoint in the official layout.
+
+`config.json` (model_type step_audio_2, nested `audio_encoder_config` / `text_config`),
+`model.safetensors` with the official parameter names, `generation_config.json`, and
+tokenizer files whose special tokens sit at the official ids (see tokens.py). The real
+vocabulary size (158720) and id ranges are kept; only the widths and depths shrink.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.stepaudio2.configuration import StepAudio2Config
+from model.stepaudio2.tokens import OFFICIAL_IDS, write_tokenizer_files
+
+TINY_TEXT_CONFIG: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_attention_groups": 2,
+    "num_key_value_heads": 2,
+    "hidden_act": "silu",
+    "max_seq_len": 4096,
+    "max_position_embeddings": 4096,
+    "vocab_size": 158720,
+    "rms_norm_eps": 1e-6,
+    "rope_theta": 1000000.0,
+    "rope_scaling": None,
+    "eos_token_id": 151643,
+    "pad_token_id": 151643,
+}
+
+TINY_AUDIO_ENCODER_CONFIG: dict[str, Any] = {
+    "n_mels": 128,
+    "n_audio_ctx": 1500,
+    "n_audio_state": 32,
+    "n_audio_head": 2,
+    "n_audio_layer": 2,
+    "llm_dim": 64,
+    "kernel_size": 3,
+    "adapter_stride": 2,
+}
+
+
+def tiny_config(**overrides: Any) -> StepAudio2Config:
+    text = {**TINY_TEXT_CONFIG, **overrides.pop("text_config", {})}
+    enc = {**TINY_AUDIO_ENCODER_CONFIG, **overrides.pop("audio_encoder_config", {})}
+    return StepAudio2Config(
+        text_config=text,
+        audio_encoder_config=enc,
+        architectures=["StepAudio2ForCausalLM"],
+        eos_token_id=OFFICIAL_IDS["<|EOT|>"],
+        **overrides,
+    )
+
+
+def write_tiny_checkpoint(
+    out_dir: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32
+) -> Path:
+    """Create `out_dir` with a random-weight tiny checkpoint; returns the directory."""
+    from model.stepaudio2.modeling import StepAudio2ForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    config = tiny_config()
+    model = StepAudio2ForCausalLM(config).to(dtype)
+    model.generation_config.eos_token_id = OFFICIAL_IDS["<|EOT|>"]
+    model.generation_config.pad_token_id = OFFICIAL_IDS["<|endoftext|>"]
+    model.generation_config.max_new_tokens = (
+        48  # random weights rarely say <|EOT|>; keep replies short
+    )
+    model.save_pretrained(out)
+    write_tokenizer_files(out)
+    return out
+
+
+_SHARED: dict[int, Path] = {}
+
+
+def shared_tiny_checkpoint(seed: int = 0) -> Path:
+    """One tiny checkpoint per process (tests and demos share it)."""
+    import tempfile
+
+    if seed not in _SHARED or not (_SHARED[seed] / "config.json").is_file():
+        _SHARED[seed] = write_tiny_checkpoint(
+            Path(tempfile.mkdtemp(prefix="stepvox-sa2-tiny-")), seed=seed
+        )
+    return _SHARED[seed]

@@ -1,0 +1,216 @@
+"""The flow-matching model: speech tokens (+ voice prompt) -> 80-bin 24 kHz mel frames.
+
+Facts from the public Step-Audio 2 code (`cosyvoice2/flow/flow.py`,
+`cosyvoice2/flow/flow_matching.py`), the same design as CosyVoice 2's
+`CausalMaskedDiffWithXvec` / `CausalConditionalCFM`:
+
+- module names (= `flow.pt` keys): `input_embedding` (Embedding 6561 x 512),
+  `spk_embed_affine_layer` (Linear 192 -> 80), `encoder`, `encoder_proj` (Linear 512 -> 80),
+  `decoder.estimator` (the DiT). The noise table and cache buffers are not persistent.
+- the CAM++ embedding is L2-normalised, then projected to 80 dims.
+- one-shot: prompt tokens and new tokens are encoded together; the condition is the
+  prompt mel on the prompt frames and zeros elsewhere; the output keeps the new frames.
+- sampling: fixed Gaussian noise table (1, 80, 50*600), cosine time schedule
+  t = 1 - cos(pi/2 * linspace(0, 1, n+1)), Euler steps, classifier-free guidance with
+  rate 0.7: v = 1.7 * v(mu, spk, cond) - 0.7 * v(0, 0, 0).
+- streaming: `setup_cache` runs the prompt (with `pre_lookahead_len` look-ahead tokens)
+  through the encoder and every Euler step of the estimator to fill their caches;
+  `inference_chunk` continues from them. The noise of a chunk is read at the absolute
+  frame offset (= cached frames), as in one-shot synthesis.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from model.token2wav.config import FlowConfig
+from model.token2wav.dit import DiT
+
+NOISE_FRAMES = 50 * 600  # ten minutes of 50 Hz frames, as in the reference
+NOISE_SEED = 0
+
+
+class FlowDecoder(nn.Module):
+    """Conditional flow matching with an Euler solver and classifier-free guidance."""
+
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        self.estimator = DiT(cfg.estimator)
+        self.inference_cfg_rate = cfg.inference_cfg_rate
+        self.out_channels = cfg.estimator.out_channels
+        g = torch.Generator().manual_seed(NOISE_SEED)
+        noise = torch.randn([1, self.out_channels, NOISE_FRAMES], generator=g)
+        self.register_buffer("rand_noise", noise, persistent=False)
+
+    def noise(self, offset: int, length: int, like: torch.Tensor) -> torch.Tensor:
+        idx = torch.arange(offset, offset + length, device=self.rand_noise.device) % NOISE_FRAMES
+        return self.rand_noise[:, :, idx].to(like.dtype)
+
+    @staticmethod
+    def time_span(n_timesteps: int, like: torch.Tensor) -> torch.Tensor:
+        t = torch.linspace(0, 1, n_timesteps + 1, device=like.device, dtype=like.dtype)
+        return 1 - torch.cos(t * 0.5 * math.pi)
+
+    def solve(
+        self,
+        x: torch.Tensor,
+        mu: torch.Tensor,
+        spks: torch.Tensor,
+        cond: torch.Tensor,
+        n_timesteps: int,
+        caches: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        want_cache: bool = False,
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Euler integration from noise x (b, 80, t) to mel. `caches[i]` holds the
+        estimator's (cnn, att) caches for step i (streaming); returns the new ones."""
+        t_span = self.time_span(n_timesteps, mu)
+        t = t_span[0].unsqueeze(0)
+        dt = t_span[1] - t_span[0]
+        r = self.inference_cfg_rate
+        mu_in = torch.cat([mu, torch.zeros_like(mu)], dim=0)
+        spks_in = torch.cat([spks, torch.zeros_like(spks)], dim=0)
+        cond_in = torch.cat([cond, torch.zeros_like(cond)], dim=0)
+        new_caches = []
+        for step in range(1, len(t_span)):
+            cnn, att = caches[step - 1] if caches is not None else (None, None)
+            v, ncnn, natt = self.estimator(
+                torch.cat([x, x], dim=0),
+                mu_in,
+                torch.cat([t, t], dim=0),
+                spks_in,
+                cond_in,
+                cnn,
+                att,
+                want_cache=want_cache,
+            )
+            v_cond, v_uncond = v.chunk(2, dim=0)
+            x = x + dt * ((1.0 + r) * v_cond - r * v_uncond)
+            t = t + dt
+            if step < len(t_span) - 1:
+                dt = t_span[step + 1] - t
+            if want_cache:
+                new_caches.append((ncnn, natt))
+        return x, new_caches
+
+
+@dataclass
+class FlowStreamCache:
+    conformer_cnn: torch.Tensor
+    conformer_att: torch.Tensor
+    estimator: list[tuple[torch.Tensor, torch.Tensor]]  # per Euler step: (cnn, att)
+    prompt_frames: int
+
+    @property
+    def frames(self) -> int:
+        return self.estimator[0][1].shape[3]
+
+
+class FlowModel(nn.Module):
+    def __init__(self, cfg: FlowConfig):
+        super().__init__()
+        from model.token2wav.encoder import UpsampleConformerEncoder
+
+        self.cfg = cfg
+        self.input_embedding = nn.Embedding(cfg.vocab_size, cfg.input_size)
+        self.spk_embed_affine_layer = nn.Linear(cfg.spk_embed_dim, cfg.output_size)
+        self.encoder = UpsampleConformerEncoder(cfg.encoder)
+        self.encoder_proj = nn.Linear(cfg.encoder.output_size, cfg.output_size)
+        self.decoder = FlowDecoder(cfg)
+
+    @property
+    def pre_lookahead_len(self) -> int:
+        return self.cfg.encoder.pre_lookahead_len
+
+    @property
+    def up_rate(self) -> int:
+        return self.cfg.encoder.up_stride
+
+    def _speaker(self, embedding: torch.Tensor) -> torch.Tensor:
+        return self.spk_embed_affine_layer(F.normalize(embedding, dim=1))
+
+    @torch.inference_mode()
+    def inference(
+        self,
+        tokens: torch.Tensor,
+        prompt_tokens: torch.Tensor,
+        prompt_mel: torch.Tensor,
+        embedding: torch.Tensor,
+        n_timesteps: int = 10,
+    ) -> torch.Tensor:
+        """tokens (1, T), prompt_tokens (1, Tp), prompt_mel (1, Tp*up_rate, 80),
+        embedding (1, 192) -> mel (1, 80, T*up_rate) for the new tokens only."""
+        spk = self._speaker(embedding.to(self.spk_embed_affine_layer.weight.dtype))
+        all_tokens = torch.cat([prompt_tokens, tokens], dim=1).clamp(min=0)
+        h = self.encoder_proj(self.encoder(self.input_embedding(all_tokens)))
+        n_prompt = prompt_mel.shape[1]
+        cond = torch.zeros_like(h)
+        cond[:, :n_prompt] = prompt_mel.to(h.dtype)
+        mu = h.transpose(1, 2).contiguous()
+        x = self.decoder.noise(0, mu.shape[2], mu)
+        mel, _ = self.decoder.solve(x, mu, spk, cond.transpose(1, 2).contiguous(), n_timesteps)
+        return mel[:, :, n_prompt:]
+
+    @torch.inference_mode()
+    def setup_cache(
+        self,
+        prompt_tokens_with_lookahead: torch.Tensor,
+        prompt_mel: torch.Tensor,
+        embedding: torch.Tensor,
+        n_timesteps: int = 10,
+    ) -> FlowStreamCache:
+        """Run the prompt through the encoder and every Euler step, keeping the caches."""
+        n = prompt_tokens_with_lookahead.shape[1] - self.pre_lookahead_len
+        if n * self.up_rate != prompt_mel.shape[1]:
+            raise ValueError(
+                f"prompt mel has {prompt_mel.shape[1]} frames, expected {n * self.up_rate}"
+            )
+        spk = self._speaker(embedding.to(self.spk_embed_affine_layer.weight.dtype))
+        h, ccnn, catt = self.encoder.forward_chunk(
+            self.input_embedding(prompt_tokens_with_lookahead), last_chunk=False
+        )
+        mu = self.encoder_proj(h).transpose(1, 2).contiguous()
+        x = self.decoder.noise(0, mu.shape[2], mu)
+        cond = prompt_mel.to(mu.dtype).transpose(1, 2).contiguous()
+        _, est = self.decoder.solve(x, mu, spk, cond, n_timesteps, None, want_cache=True)
+        return FlowStreamCache(ccnn, catt, est, prompt_frames=prompt_mel.shape[1])
+
+    @torch.inference_mode()
+    def inference_chunk(
+        self,
+        tokens: torch.Tensor,
+        embedding: torch.Tensor,
+        cache: FlowStreamCache,
+        last_chunk: bool = False,
+        n_timesteps: int = 10,
+        keep_frames: int | None = 100,
+    ) -> tuple[torch.Tensor, FlowStreamCache]:
+        """tokens (1, t + lookahead) (no look-ahead on the last chunk) -> mel (1, 80, t*up)."""
+        spk = self._speaker(embedding.to(self.spk_embed_affine_layer.weight.dtype))
+        h, ccnn, catt = self.encoder.forward_chunk(
+            self.input_embedding(tokens),
+            last_chunk=last_chunk,
+            cnn_cache=cache.conformer_cnn,
+            att_cache=cache.conformer_att,
+        )
+        mu = self.encoder_proj(h).transpose(1, 2).contiguous()
+        x = self.decoder.noise(cache.frames, mu.shape[2], mu)
+        cond = torch.zeros_like(mu)
+        mel, est = self.decoder.solve(
+            x, mu, spk, cond, n_timesteps, cache.estimator, want_cache=True
+        )
+        if keep_frames is not None:
+            est = [(c, _trim(a, cache.prompt_frames, keep_frames)) for c, a in est]
+        return mel, FlowStreamCache(ccnn, catt, est, cache.prompt_frames)
+
+
+def _trim(att: torch.Tensor, prompt_frames: int, keep: int) -> torch.Tensor:
+    """Keep the prompt's keys/values plus the newest `keep` frames (as the reference's
+    streaming loop intends: bounded attention history, the voice prompt always visible)."""
+    if att.shape[3] <= prompt_frames + keep:
+        return att
+    return torch.cat([att[:, :, :, :prompt_frames], att[:, :, :, -keep:]], dim=3)
