@@ -80,6 +80,16 @@ def test_spoken_question_gets_a_spoken_answer_in_the_browser(
                 "() => window.stepvox.turns.length >= 1 && window.stepvox.playedSamples > 16000 * 0.8",
                 timeout=120_000,
             )
+            # corpus upload from the page
+            doc = tmp_path / "opening-hours.txt"
+            doc.write_text("The community library opens at nine and closes at six on weekdays.")
+            page.set_input_files("#corpus-files", str(doc))
+            page.click("#corpus-upload")
+            page.wait_for_function(
+                "() => /added|unchanged|updated/.test(document.querySelector('#corpus-result').textContent)",
+                timeout=60_000,
+            )
+            upload = page.inner_text("#corpus-result")
             page.wait_for_timeout(300)
             page.screenshot(path=str(artifacts_dir / "browser-chat.png"), full_page=True)
             S = page.evaluate("() => window.stepvox")
@@ -100,3 +110,4 @@ def test_spoken_question_gets_a_spoken_answer_in_the_browser(
     assert result["tool_calls"][0]["name"] in tools[0]
     assert "tokyo" in result["reply_text"].lower(), result
     assert result["voice"] == voice.id, result
+    assert "opening-hours.txt" in upload, upload

@@ -147,3 +147,20 @@ def test_websocket_barge_in_stops_the_page_player_and_cancels():
     assert done["result"]["info"]["cancelled"] is True
     session = app.state.sessions[-1]
     assert session.turns[0].cancelled and session.barge_ins[0]["turn_running"]
+
+
+def test_corpus_upload_and_voices_on_the_real_assistant(real_assistant, tmp_path):
+    app = create_app(real_assistant, upload_dir=tmp_path)
+    with TestClient(app) as c:
+        assert isinstance(c.get("/api/voices").json(), list)
+        text = b"The community garden opens at seven in the morning and closes at dusk."
+        r = c.post("/api/corpus", files=[("files", ("garden.txt", text, "text/plain"))])
+        assert r.status_code == 200, r.text
+        assert "garden" in r.text
+        r = c.post(
+            "/api/corpus",
+            files=[("files", ("blob.bin", b"\x00\x01\x02", "application/octet-stream"))],
+        )
+        assert r.status_code == 200 and r.json()["skipped"][0][0].endswith(
+            "blob.bin"
+        )  # named, with why

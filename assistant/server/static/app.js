@@ -178,7 +178,14 @@
     $("corpus-result").textContent = "uploading…";
     const r = await fetch("/api/corpus", { method: "POST", body: fd, headers: authHeaders() });
     const body = await r.json().catch(() => ({}));
-    $("corpus-result").textContent = r.ok ? "added: " + JSON.stringify(body) : "error: " + (body.detail || r.status);
+    if (!r.ok) { $("corpus-result").textContent = "error: " + (body.detail || r.status); return; }
+    const base = (p) => String(Array.isArray(p) ? p[0] : p).split("/").pop();
+    const parts = [];
+    if (body.added && body.added.length) parts.push("added " + body.added.map(base).join(", "));
+    if (body.updated && body.updated.length) parts.push("updated " + body.updated.map(base).join(", "));
+    if (body.unchanged && body.unchanged.length) parts.push("unchanged " + body.unchanged.map(base).join(", "));
+    if (body.skipped && body.skipped.length) parts.push("skipped " + body.skipped.map((s) => `${base(s)} (${s[1]})`).join(", "));
+    $("corpus-result").textContent = parts.length ? parts.join("; ") : JSON.stringify(body);
   });
   loadVoices();
 })();
