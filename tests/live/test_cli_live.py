@@ -22,8 +22,8 @@ RUN = (
 )
 
 
-def stepvox(*args, **kw):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+def stepvox(*args, env_extra=None, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env_extra or {})}
     return subprocess.Popen(
         [sys.executable, "-c", RUN, *args],
         cwd=ROOT,
@@ -59,9 +59,9 @@ def test_no_audio_is_one_line_and_exit_2(cmd):
 
 def test_serve_beyond_loopback_generates_and_checks_a_token(tmp_path):
     port = free_port()
-    env_home = {"STEPVOX_HOME": str(tmp_path)}
-    os.environ.update(env_home)
-    p = stepvox("serve", "--host", "0.0.0.0", "--port", str(port))
+    p = stepvox(
+        "serve", "--host", "0.0.0.0", "--port", str(port), env_extra={"STEPVOX_HOME": str(tmp_path)}
+    )
     try:
         token, deadline = None, time.time() + 60
         lines = []
@@ -90,8 +90,6 @@ def test_serve_beyond_loopback_generates_and_checks_a_token(tmp_path):
     finally:
         p.terminate()
         p.communicate(timeout=20)
-        for k in env_home:
-            os.environ.pop(k, None)
 
 
 def test_serve_reports_an_unusable_address():
