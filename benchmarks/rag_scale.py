@@ -173,9 +173,9 @@ def main() -> None:
     )
     ap.add_argument("--n", type=int, default=100_000, help="chunks in the store")
     ap.add_argument(
-        "--sample", type=int, default=600, help="chunks ingested through the full pipeline"
+        "--sample", type=int, default=300, help="chunks ingested through the full pipeline"
     )
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument(
         "--threads", type=int, default=1,
