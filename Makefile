@@ -23,6 +23,7 @@ demo: install
 	@echo "reply audio: out/reply.wav   transcript: out/reply.json"
 
 test: install
+	bash scripts/install-browser-deps.sh $(BIN)/python   # Debian chromium for the real-browser test
 	$(BIN)/python -m pytest -q
 
 lint: install

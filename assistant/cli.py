@@ -14,7 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import typer  # noqa: E402
 
-from assistant import cli_corpus, cli_stepaudio2, cli_token2wav, cli_voices  # noqa: E402
+from assistant import cli_corpus, cli_live, cli_stepaudio2, cli_token2wav, cli_voices  # noqa: E402
 from assistant.errors import UserError  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="stepvox: speech-native voice agents")
@@ -29,7 +29,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) 
     _DEBUG["on"] = debug
 
 
-for _mod in (cli_voices, cli_corpus, cli_stepaudio2, cli_token2wav):
+for _mod in (cli_voices, cli_corpus, cli_stepaudio2, cli_token2wav, cli_live):
     _mod.register(app, model_app)
 
 from assistant.cli_turns import register as _register_turns  # noqa: E402

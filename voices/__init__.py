@@ -1,0 +1,8 @@
+"""The voice library: voices stored by content hash with SQLite metadata, speaker (timbre) and
+description embeddings, FAISS search, automatic attributes, curation."""
+
+from voices.audio import AudioError
+from voices.library import DuplicateVoice, VoiceLibrary
+from voices.schema import Quality, Voice, VoiceHit
+
+__all__ = ["AudioError", "DuplicateVoice", "Quality", "Voice", "VoiceHit", "VoiceLibrary"]

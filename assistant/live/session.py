@@ -245,8 +245,6 @@ class LiveSession:
         if prev_cancel is not None and self._turn_active:
             self.sink.stop()
             prev_cancel.cancel()
-        if prev_thread is not None:
-            prev_thread.join(timeout=10)
         rec = TurnRecord(
             index=len(self.turns),
             audio_seconds=audio.size / SAMPLE_RATE,
@@ -261,7 +259,7 @@ class LiveSession:
             voice, self._pending_voice = self._pending_voice, None
             th = threading.Thread(
                 target=self._run_turn,
-                args=(rec, audio, cancel, voice),
+                args=(rec, audio, cancel, voice, prev_thread),
                 daemon=True,
                 name=f"turn-{rec.index}",
             )
@@ -274,9 +272,21 @@ class LiveSession:
         th.start()
         return rec
 
-    def _run_turn(self, rec: TurnRecord, audio: np.ndarray, cancel: Any, voice: str | None) -> None:
+    def _run_turn(
+        self,
+        rec: TurnRecord,
+        audio: np.ndarray,
+        cancel: Any,
+        voice: str | None,
+        prev: threading.Thread | None,
+    ) -> None:
+        if (
+            prev is not None
+        ):  # turns of one conversation run one after another (one checkpoint thread)
+            prev.join(timeout=30)
         rec.start_time = time.perf_counter()
         begun = False
+        seen_calls: set[str] = set()
         try:
             stream = self.assistant.stream_turn(
                 audio, SAMPLE_RATE, thread_id=self.thread_id, voice_id=voice, cancel=cancel
@@ -296,6 +306,9 @@ class LiveSession:
                 elif kind == "timing":
                     rec.stage_ms[ev.stage] = rec.stage_ms.get(ev.stage, 0.0) + float(ev.ms)
                 elif kind == "tool_call":
+                    if ev.id in seen_calls:
+                        continue  # the graph re-announces the policy's call when it runs it
+                    seen_calls.add(ev.id)
                     rec.tool_calls.append(ev.name)
                 elif kind == "voice_changed":
                     with self._lock:

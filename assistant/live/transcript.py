@@ -25,6 +25,7 @@ class TranscriptView:
         self.lines: list[str] = []
         self._reply_open = False
         self._reply_text = ""
+        self._tool_ids: set[str] = set()
 
     def _line(self, markup: str, plain: str) -> None:
         self._close_reply()
@@ -73,6 +74,9 @@ class TranscriptView:
             self._reply_text += ev.text
             self.console.print(escape(ev.text), end="", soft_wrap=True)
         elif kind == "tool_call":
+            if ev.id in self._tool_ids:  # the graph re-announces the policy's call
+                return
+            self._tool_ids.add(ev.id)
             args = json.dumps(ev.arguments, ensure_ascii=False)
             self._line(
                 f"[magenta]  tool → {escape(ev.name)}({escape(_short(args))})[/magenta]",

@@ -71,6 +71,9 @@ def write_tiny_checkpoint(
     model = StepAudio2ForCausalLM(config).to(dtype)
     model.generation_config.eos_token_id = OFFICIAL_IDS["<|EOT|>"]
     model.generation_config.pad_token_id = OFFICIAL_IDS["<|endoftext|>"]
+    model.generation_config.max_new_tokens = (
+        48  # random weights rarely say <|EOT|>; keep replies short
+    )
     model.save_pretrained(out)
     write_tokenizer_files(out)
     return out

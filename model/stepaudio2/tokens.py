@@ -136,13 +136,14 @@ _CORPUS = (
 
 
 def _filler(i: int) -> str:
-    # byte-level-alphabet word so a random model's text decodes to readable gibberish
-    s = ""
+    # byte-level-alphabet word so a random model's text decodes to readable gibberish;
+    # every 8th ends a sentence, so speech synthesis of that text gets sentence breaks
+    n, s = i, ""
     while True:
-        s = "abcdefghijklmnopqrstuvwxyz"[i % 26] + s
-        i //= 26
-        if i == 0:
-            return "\u0120zq" + s
+        s = "abcdefghijklmnopqrstuvwxyz"[n % 26] + s
+        n //= 26
+        if n == 0:
+            return "\u0120zq" + s + ("." if i % 8 == 0 else "")
 
 
 def write_tokenizer_files(out_dir: Path, base_vocab_size: int = 600) -> None:

@@ -113,7 +113,8 @@ class SourceModule(nn.Module):
         harmonics = torch.arange(1, self.dim + 1, device=f0.device, dtype=f0.dtype)
         fn = f0 * harmonics.view(1, 1, -1)
         rad = (fn / self.sr) % 1
-        rand_ini = torch.rand(fn.shape[0], self.dim, generator=generator).to(fn)
+        dev = generator.device if generator is not None else f0.device
+        rand_ini = torch.rand(fn.shape[0], self.dim, generator=generator, device=dev).to(fn)
         rand_ini[:, 0] = 0
         rad[:, 0, :] = rad[:, 0, :] + rand_ini
         rad = F.interpolate(rad.transpose(1, 2), scale_factor=1 / self.scale, mode="linear")
@@ -122,8 +123,14 @@ class SourceModule(nn.Module):
         sines = torch.sin(phase.transpose(1, 2)) * self.sine_amp
         uv = (f0 > self.voiced_threshold).to(f0.dtype)
         noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
-        noise = noise_amp * torch.randn(sines.shape, generator=generator).to(sines)
+        # the reference's randn_like fills a tensor laid out like the transposed sines;
+        # filling the same layout draws the same numbers from the same seed
+        draw = torch.empty(phase.shape, dtype=sines.dtype, device=dev).transpose(1, 2)
+        noise = noise_amp * draw.normal_(generator=generator).to(sines)
         sines = sines * uv + noise
+        # the reference also draws a (b, L, 1) noise it does not use; drawing it keeps
+        # the random stream aligned with a reference run over successive chunks
+        torch.randn(uv.shape, generator=generator, device=dev)
         return torch.tanh(self.l_linear(sines))
 
 

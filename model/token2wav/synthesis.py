@@ -115,7 +115,7 @@ class Token2Wav:
         )
 
     def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(HIFT_SEED)
+        return torch.Generator(device=self.device).manual_seed(HIFT_SEED)
 
     # -- one-shot ----------------------------------------------------------------
     @torch.inference_mode()

@@ -157,3 +157,49 @@ def test_a_developer_tool_is_routed_by_its_description_and_examples(home, speak)
     a.close()
     assert [c.name for c in r.tool_calls] == ["set_lights"] and switched
     assert "kitchen lights are now on" in r.reply_text
+
+
+def _libri(reader: str):
+    from pathlib import Path
+
+    from tests.conftest import VOICES_DEV
+
+    base = VOICES_DEV if VOICES_DEV.is_dir() else Path("/work/shared/data/voices-dev")
+    files = sorted(base.glob(f"{reader}-*.flac"))
+    if not files:
+        pytest.skip(f"{base}: LibriSpeech reader {reader} not available")
+    return files[0]
+
+
+def test_voice_requests_switch_the_active_voice_for_the_next_replies(home, speak, tmp_path):
+    from voices import VoiceLibrary
+
+    lib = VoiceLibrary(home / "voices")
+    ada = lib.add(_libri("103"), name="Ada", description="a clear, friendly female reader")  # F
+    lib.add(_libri("118"), name="Bruno", description="a calm male narrator")  # M
+    lib.close()
+    a = Assistant(EmbeddedPolicy(), home)
+    try:
+        samples, rate = sf.read(speak("Use the voice called Ada."), dtype="float32")
+        events = list(a.stream_turn(samples, rate, thread_id="voice"))
+        r1 = events[-1].result
+        assert r1.tool_calls[0].name == "audio_search" and r1.voice == ada.id
+        assert any(e.type == "voice_changed" and e.voice_id == ada.id for e in events)
+        assert "Ada" in r1.reply_text
+        # the next reply in the thread keeps the voice (Piper mapped to Ada's pitch and rate)
+        out_default, out_ada = tmp_path / "default.wav", tmp_path / "ada.wav"
+        q, qr = sf.read(speak("What is 17 times 23?"), dtype="float32")
+        r2 = a.respond(q, qr, thread_id="voice", out_path=out_ada)
+        r0 = a.respond(q, qr, thread_id="voice-default", out_path=out_default)
+        assert r2.voice == ada.id and r0.voice == "default"
+        assert "391" in r2.reply_text
+        x_ada, x_def = sf.read(out_ada)[0], sf.read(out_default)[0]
+        assert len(x_ada) != len(x_def) or np.abs(x_ada - x_def).max() > 0.05
+        # a description picks a voice whose estimated attributes fit it
+        m, mr = sf.read(speak("Switch to a calm male voice."), dtype="float32")
+        r3 = a.respond(m, mr, thread_id="voice")
+        assert r3.tool_calls[0].name == "audio_search"
+        chosen = json.loads(r3.tool_calls[0].result)["voices"][0]
+        assert chosen["name"] == "Bruno" and r3.voice == chosen["id"]
+    finally:
+        a.close()

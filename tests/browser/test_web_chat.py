@@ -30,20 +30,12 @@ def question_wav(tmp_path_factory):
     return p
 
 
-@pytest.fixture(scope="module")
-def live_assistant(tmp_path_factory):
-    from tests.browser.assistant_fixture import make_assistant
-
-    return make_assistant(tmp_path_factory.mktemp("home"))
-
-
 def test_spoken_question_gets_a_spoken_answer_in_the_browser(
-    chromium_path, artifacts_dir, question_wav, live_assistant
+    chromium_path, artifacts_dir, question_wav, real_assistant
 ):
     from playwright.sync_api import sync_playwright
 
-    assistant, real = live_assistant
-    app = create_app(assistant, token="browser-test-token", endpoint=EndpointConfig(silence_ms=600))
+    app = create_app(real_assistant, token="browser-test-token", endpoint=EndpointConfig(silence_ms=600))
     with ServerThread(app) as srv, sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=chromium_path, headless=True, args=chromium_args(question_wav)
@@ -74,6 +66,6 @@ def test_spoken_question_gets_a_spoken_answer_in_the_browser(
     assert S["playedSamples"] >= 16000 * 0.8
     result = S["turns"][0]
     assert result["tool_calls"], result
-    if real:
-        assert "tokyo" in user.lower(), user
-        assert result["tool_calls"][0]["name"] in tools[0]
+    assert "tokyo" in user.lower(), user
+    assert result["tool_calls"][0]["name"] in tools[0]
+    assert "tokyo" in result["reply_text"].lower(), result

@@ -112,3 +112,34 @@ def test_websocket_rejects_a_bad_start():
         ws.send_text(json.dumps({"type": "start", "sample_rate": 5}))
         d = json.loads(ws.receive_text())
         assert d["type"] == "error" and "sample_rate" in d["message"]
+
+
+def test_websocket_barge_in_stops_the_page_player_and_cancels():
+    bot = SpeakingAssistant(pace=0.5)
+    app = create_app(bot, endpoint=EndpointConfig(silence_ms=500))
+    q = (np.concatenate([silence(0.3), speech("What time is it in Tokyo?"), silence(1.0)]) * 32767).astype("<i2")
+    stop = (np.concatenate([speech("Stop, please stop."), silence(0.3)]) * 32767).astype("<i2")
+    with TestClient(app) as c, c.websocket_connect("/ws") as ws:
+        ws.send_text(json.dumps({"type": "start", "sample_rate": 16000}))
+        while json.loads(ws.receive_text())["type"] != "ready":
+            pass
+        for i in range(0, q.size, 512):
+            ws.send_bytes(q[i : i + 512].tobytes())
+        while ws.receive().get("bytes") is None:  # until the reply's first audio frame
+            pass
+        for i in range(0, stop.size, 512):  # the page's mic keeps streaming: the user talks over the reply
+            ws.send_bytes(stop[i : i + 512].tobytes())
+        msgs = []
+        for _ in range(5000):
+            m = ws.receive()
+            if m.get("text"):
+                msgs.append(json.loads(m["text"]))
+                if msgs[-1]["type"] == "turn_done":
+                    break
+    kinds = [m["type"] if m["type"] != "session" else m["kind"] for m in msgs]
+    assert "barge_in" in kinds and "stop_playback" in kinds, kinds
+    assert kinds.index("barge_in") < kinds.index("turn_done")
+    done = next(m for m in msgs if m["type"] == "turn_done")
+    assert done["result"]["info"]["cancelled"] is True
+    session = app.state.sessions[-1]
+    assert session.turns[0].cancelled and session.barge_ins[0]["turn_running"]

@@ -85,6 +85,7 @@
         setStatus("speaking", "speaking");
         break;
       case "tool_call":
+        if (S.toolCalls.some((c) => c.id === m.id)) break;  // re-announced when the tool runs
         S.toolCalls.push(m);
         entry("tool", "tool →", `${m.name}(${JSON.stringify(m.arguments)})`);
         assistantEntry = null;

@@ -1,0 +1,242 @@
+"""`stepvox chat`, `stepvox devices` and `stepvox serve`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import uuid
+from typing import Any
+
+import typer
+
+from assistant.errors import UserError
+
+
+def _device_arg(value: str | None) -> str | int | None:
+    if value is None or value == "":
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def _load_assistant(policy: str | None, quiet: bool) -> Any:
+    from rich.console import Console
+
+    from assistant.live.warmup import warm_up
+
+    try:
+        from agents import Assistant
+    except ImportError as e:
+        raise UserError(f"agents: the assistant graph is not installed ({e})") from None
+    err = Console(stderr=True)
+    status = err.status("loading models …") if not quiet else None
+    if status:
+        status.start()
+    try:
+        try:
+            a = Assistant.from_settings(policy_name=policy)
+        except (FileNotFoundError, ValueError, OSError) as e:
+            raise UserError(f"{policy or 'configured'} policy: {str(e).splitlines()[0]}") from None
+        warm_up(a)
+    finally:
+        if status:
+            status.stop()
+    return a
+
+
+def _check_voice(assistant: Any, voice: str | None, thread: str) -> None:
+    if voice and hasattr(assistant, "set_voice"):
+        try:
+            assistant.set_voice(thread, voice)
+        except KeyError:
+            raise UserError(f"--voice {voice}: no such voice in the voice library") from None
+
+
+def register(app: typer.Typer, model_app: typer.Typer) -> None:
+    @app.command()
+    def devices(
+        as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    ) -> None:
+        """List audio devices (for --input-device / --output-device)."""
+        from assistant.live.stream import list_devices
+
+        devs = list_devices()
+        if as_json:
+            print(json.dumps(devs, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("#", "name", "host API", "in", "out", "rate", "default")
+        for d in devs:
+            default = " ".join(k for k in ("input", "output") if d[f"default_{k}"])
+            t.add_row(
+                str(d["index"]),
+                d["name"],
+                d["hostapi"],
+                str(d["max_input_channels"]),
+                str(d["max_output_channels"]),
+                f"{d['default_samplerate']:.0f}",
+                default,
+            )
+        Console().print(t)
+        if not devs:
+            raise UserError("audio: PortAudio sees no audio devices")
+
+    @app.command()
+    def chat(
+        input_device: str | None = typer.Option(
+            None, "--input-device", help="microphone: index or name (see `stepvox devices`)"
+        ),
+        output_device: str | None = typer.Option(
+            None, "--output-device", help="speaker: index or name"
+        ),
+        thread: str | None = typer.Option(
+            None, "--thread", help="conversation id (checkpointed; reuse it to continue)"
+        ),
+        voice: str | None = typer.Option(None, "--voice", help="voice library id or name"),
+        policy: str | None = typer.Option(
+            None, "--policy", help="embedded | step-audio-2 | remote"
+        ),
+        silence_ms: int = typer.Option(
+            700, "--silence-ms", min=100, max=5000, help="silence that ends your turn"
+        ),
+        vad_threshold: float = typer.Option(
+            0.5, "--vad-threshold", min=0.05, max=0.99, help="speech probability threshold"
+        ),
+        push_to_talk: bool = typer.Option(
+            False, "--push-to-talk", help="press Enter to start and stop talking"
+        ),
+        barge_in: bool = typer.Option(
+            True,
+            "--barge-in/--no-barge-in",
+            help="talking over the reply interrupts it (use headphones)",
+        ),
+        show_timings: bool = typer.Option(
+            True, "--timings/--no-timings", help="show each turn's stage timings"
+        ),
+    ) -> None:
+        """Talk with the assistant through the microphone and speakers."""
+        from rich.console import Console
+
+        from assistant.live.endpointer import EndpointConfig
+        from assistant.live.loop import VoiceLoop, sounddevice_factories
+        from assistant.live.stream import resolve_device
+
+        # audio first: a missing PortAudio or device is reported before any model loads
+        din = resolve_device(_device_arg(input_device), "input")
+        dout = resolve_device(_device_arg(output_device), "output")
+        console = Console(highlight=False)
+        thread_id = thread or f"chat-{uuid.uuid4().hex[:8]}"
+        endpoint = EndpointConfig(
+            silence_ms=silence_ms,
+            threshold=vad_threshold,
+            neg_threshold=max(0.01, vad_threshold - 0.15),
+        )
+        asst = _load_assistant(policy, quiet=not sys.stderr.isatty())
+        _check_voice(asst, voice, thread_id)
+
+        from assistant.live.transcript import TranscriptView
+
+        view = TranscriptView(console, show_timings=show_timings)
+        make_in, make_out = sounddevice_factories(din["index"], dout["index"])
+        loop = VoiceLoop(
+            asst,
+            make_input=make_in,
+            make_output=make_out,
+            thread_id=thread_id,
+            endpoint=endpoint,
+            barge_in=barge_in,
+            push_to_talk=push_to_talk,
+            on_event=view.handle,
+        )
+        view.status(f"mic: {din['name']}  ·  speaker: {dout['name']}  ·  conversation: {thread_id}")
+        if push_to_talk:
+            view.status(
+                "push-to-talk: press Enter to start talking, Enter again to send. Ctrl-C quits."
+            )
+            _start_ptt_reader(loop)
+        else:
+            view.status(f"listening — speak, then pause {silence_ms} ms. Ctrl-C quits.")
+        try:
+            loop.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            loop.close()
+            if hasattr(asst, "close"):
+                asst.close()
+        view.status(
+            f"conversation saved as {thread_id!r} — continue with `stepvox chat --thread {thread_id}`"
+        )
+
+    @app.command()
+    def serve(
+        host: str = typer.Option(
+            "127.0.0.1", "--host", help="bind address (non-loopback requires a token)"
+        ),
+        port: int = typer.Option(8765, "--port", min=1, max=65535),
+        token: str | None = typer.Option(
+            None, "--token", help="access token (generated when binding beyond loopback)"
+        ),
+        policy: str | None = typer.Option(
+            None, "--policy", help="embedded | step-audio-2 | remote"
+        ),
+        silence_ms: int = typer.Option(
+            700, "--silence-ms", min=100, max=5000, help="silence that ends a turn"
+        ),
+    ) -> None:
+        """Serve the web page and the streaming voice API."""
+        from assistant.live.endpointer import EndpointConfig
+        from assistant.server.app import create_app
+        from assistant.server.auth import resolve_token
+        from assistant.server.run import serve_forever
+
+        _check_bind(host, port)
+        tok, generated = resolve_token(host, token)
+
+        def factory():
+            return _load_assistant(policy, quiet=True)
+
+        app_ = create_app(
+            assistant_factory=factory, token=tok, endpoint=EndpointConfig(silence_ms=silence_ms)
+        )
+        shown = "localhost" if host in ("0.0.0.0", "::") else host
+        url = f"http://{shown}:{port}/" + (f"?token={tok}" if tok else "")
+        if generated:
+            print(f"access token (generated): {tok}", file=sys.stderr)
+        print(f"stepvox serving on {url}", file=sys.stderr)
+        serve_forever(app_, host, port)
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Fail early, with one line, when the address cannot be served."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise UserError(f"--host {host}: not a usable address ({e.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(addr)
+        except OSError as e:
+            raise UserError(f"--host {host} --port {port}: cannot listen ({e.strerror})") from None
+
+
+def _start_ptt_reader(loop: Any) -> None:
+    """Enter toggles recording (terminals cannot see key releases without raw mode)."""
+
+    def reader() -> None:
+        pressed = False
+        for _line in sys.stdin:
+            if pressed:
+                loop.session.release()
+            else:
+                loop.session.press()
+            pressed = not pressed
+        loop.stop()
+
+    threading.Thread(target=reader, daemon=True, name="ptt-keys").start()

@@ -1,0 +1,22 @@
+"""Shared, expensive fixtures for the live tests: one real agents.Assistant per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def real_assistant(tmp_path_factory):
+    """The real assistant (embedded offline policy) on a fresh STEPVOX_HOME, models warmed up."""
+    from agents import Assistant
+    from assistant.config import Settings
+    from assistant.live.warmup import warm_up
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    home = tmp_path_factory.mktemp("stepvox-home")
+    a = Assistant.from_settings(Settings(home=home, policy="embedded"))
+    warm_up(a)
+    yield a
+    a.close()

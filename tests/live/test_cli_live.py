@@ -1,0 +1,109 @@
+"""`stepvox chat | devices | serve` as a user runs them (subprocesses)."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assistant.server.run import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+# the CLI with the live commands registered (assistant/cli.py does this once the lead wires it in)
+RUN = (
+    "from assistant import cli, cli_live\n"
+    "if 'chat' not in {c.name or c.callback.__name__ for c in cli.app.registered_commands}:\n"
+    "    cli_live.register(cli.app, cli.model_app)\n"
+    "cli.main()\n"
+)
+
+
+def stepvox(*args, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-c", RUN, *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
+
+
+def _audio_available() -> bool:
+    try:
+        import sounddevice as sd
+
+        return len(sd.query_devices()) > 0
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_audio_available(), reason="this machine has PortAudio and audio devices")
+@pytest.mark.parametrize(
+    "cmd", [["chat"], ["devices"], ["chat", "--push-to-talk", "--input-device", "3"]]
+)
+def test_no_audio_is_one_line_and_exit_2(cmd):
+    p = stepvox(*cmd)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "PortAudio" in err or "device" in err
+
+
+def test_serve_beyond_loopback_generates_and_checks_a_token(tmp_path):
+    port = free_port()
+    env_home = {"STEPVOX_HOME": str(tmp_path)}
+    os.environ.update(env_home)
+    p = stepvox("serve", "--host", "0.0.0.0", "--port", str(port))
+    try:
+        token, deadline = None, time.time() + 60
+        lines = []
+        while time.time() < deadline and token is None:
+            line = p.stderr.readline()
+            lines.append(line)
+            m = re.search(r"access token \(generated\): (\S+)", line)
+            if m:
+                token = m.group(1)
+        assert token, lines
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(base + "/api/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert httpx.get(base + "/").status_code == 401
+        assert httpx.get(base + f"/?token={token}").status_code == 200
+        assert (
+            httpx.get(
+                base + "/api/voices", timeout=5, headers={"Authorization": "Bearer nope"}
+            ).status_code
+            == 401
+        )
+    finally:
+        p.terminate()
+        p.communicate(timeout=20)
+        for k in env_home:
+            os.environ.pop(k, None)
+
+
+def test_serve_reports_an_unusable_address():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = stepvox("serve", "--port", str(port))
+        out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and str(port) in err and "Traceback" not in err
+    p = stepvox("serve", "--host", "no-such-host.invalid")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2 and "no-such-host.invalid" in err
