@@ -63,13 +63,39 @@ class Assistant:
         if name == "embedded":
             opts = {"route_threshold": settings.route_threshold, "answer_threshold": settings.answer_threshold}
         elif name == "step-audio-2":
-            opts = {"model_dir": settings.model_dir}
+            opts = {
+                "model_dir": settings.model_dir,
+                "device": settings.device,
+                "dtype": settings.dtype,
+                "max_new_tokens": settings.max_new_tokens,
+                "temperature": settings.temperature,
+                "token2wav_dir": settings.token2wav_dir,
+            }
         elif name == "remote":
-            opts = {"base_url": settings.remote_url, "model": settings.remote_model}
+            opts = {
+                "base_url": settings.remote_url,
+                "model": settings.remote_model,
+                "api_key": settings.remote_api_key,
+                "temperature": settings.temperature,
+                "token2wav_dir": settings.token2wav_dir,
+            }
         opts.update(policy_options)
         return cls(
             get_policy(name, **opts), settings.home, extra_tools=extra_tools, tool_timeout_s=settings.tool_timeout_s
         )
+
+    def warmup(self) -> None:
+        """Load every model once (ASR, VAD, embeddings, TTS) so the first turn is not slow."""
+        import numpy as np
+
+        t = np.zeros(8000, np.float32)
+        self.respond(text="what time is it", thread_id="__warmup__")
+        from model.embedded.vad import trim
+
+        trim(t, 16000)
+        if self.policy.name == "embedded":
+            self.policy.asr.transcribe(t + 1e-4, 16000)
+        self.graph.checkpointer.delete_thread("__warmup__")
 
     def close(self) -> None:
         self._conn.close()

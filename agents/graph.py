@@ -148,6 +148,16 @@ def build_graph(policy: Policy, tools: list[BaseTool], checkpointer: Any = None)
         _timing(turn, "policy", (time.perf_counter() - t0) * 1000)
         if "transcript" not in turn:
             user = next(m for m in reversed(msgs) if m.role == "user")
+            audio = user.parts_of(AudioPart)
+            if not user.text and audio and audio[-1].transcript is None:
+                # a speech-native policy hears the audio itself; the transcript in the turn's
+                # record (and for later text-only consumers) comes from the embedded recognizer
+                t1 = time.perf_counter()
+                text_heard = _transcribe(audio[-1].path)
+                _timing(turn, "asr_record", (time.perf_counter() - t1) * 1000)
+                audio[-1].transcript = text_heard
+                updates.insert(0, to_langchain(user))
+                _emit(Transcript(text=text_heard))
             turn["transcript"] = user.text
         info = dict(getattr(policy, "last_info", {}) or {})
         if info:
@@ -201,9 +211,7 @@ def build_graph(policy: Policy, tools: list[BaseTool], checkpointer: Any = None)
 
     def tools_node(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         t0 = time.perf_counter()
-        for c in state["messages"][-1].tool_calls:
-            _emit(ToolCall(id=c["id"], name=c["name"], arguments=c["args"]))
-        result = tool_node.invoke(state)
+        result = tool_node.invoke(state)  # the policy node already announced the calls
         turn = dict(state.get("turn") or {})
         _timing(turn, "tools", (time.perf_counter() - t0) * 1000)
         return {**result, "turn": turn}
@@ -260,6 +268,19 @@ def build_graph(policy: Policy, tools: list[BaseTool], checkpointer: Any = None)
     g.add_edge("after_tools", "policy")
     g.add_edge("speak", END)
     return g.compile(checkpointer=checkpointer)
+
+
+def _transcribe(path: str) -> str:
+    from model.embedded.asr import WhisperASR
+
+    samples, sr = sf.read(path, dtype="float32")
+    if samples.ndim > 1:
+        samples = samples.mean(axis=1)
+    if sr != 16000:
+        import librosa
+
+        samples = librosa.resample(samples, orig_sr=sr, target_sr=16000)
+    return WhisperASR().transcribe(np.asarray(samples, dtype=np.float32), 16000)
 
 
 def _voice_from_result(content: str) -> VoiceSpec | None:

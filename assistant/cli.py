@@ -11,6 +11,8 @@ import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import typer  # noqa: E402
 
@@ -50,15 +52,31 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as e:  # click usage errors are exceptions too
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+        usage, click_exc = _click_exceptions()
+        if isinstance(e, usage):
+            print(f"error: {e.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        if isinstance(e, click_exc):
             e.show()
-            sys.exit(2 if isinstance(e, click.UsageError | click.BadParameter) else e.exit_code)
+            sys.exit(e.exit_code)
         if debug:
             raise
         print(f"internal error: {type(e).__name__}: {e} (run with --debug for a traceback)", file=sys.stderr)
         sys.exit(1)
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """typer >= 0.16 vendors click; accept both its and click's exception classes."""
+    usage: list[type] = []
+    base: list[type] = []
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            m = __import__(mod, fromlist=["UsageError"])
+            usage.append(m.UsageError)
+            base.append(m.ClickException)
+        except ImportError:
+            pass
+    return tuple(usage), tuple(base)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,15 @@ class Settings(BaseSettings):
     model_dir: Path | None = None  # Step-Audio 2 checkpoint directory
     remote_url: str | None = None  # OpenAI-compatible Step-Audio 2 server
     remote_model: str = "step-audio-2-mini"
+    remote_api_key: str | None = None
+    # step-audio-2
+    device: str = "auto"
+    dtype: str = "auto"
+    max_new_tokens: int | None = None
+    temperature: float = 0.7
+    token2wav_dir: Path | None = None
+    # retrieval
+    embedder: str | None = None  # sentence-transformers model name or path (None: offline MiniLM)
     max_input_seconds: float = 120.0
     # embedded policy
     route_threshold: float = 0.55  # min similarity to route to a tool

@@ -46,9 +46,26 @@ def voice_params(voice: VoiceSpec | None) -> tuple[float, float]:
     return length, shift
 
 
+MAX_PIECE_CHARS = 160
+
+
 def _sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?])\s+", text.strip())
-    return [p for p in parts if p.strip()]
+    """Sentences, with long ones cut at commas or spaces: the first piece is short, so the
+    first audio comes quickly, and no piece is long enough to blow up synthesis memory."""
+    out: list[str] = []
+    for sentence in re.split(r"(?<=[.!?;:])\s+", text.strip()):
+        sentence = sentence.strip()
+        while len(sentence) > MAX_PIECE_CHARS:
+            cut = sentence.rfind(", ", 0, MAX_PIECE_CHARS)
+            if cut < 40:
+                cut = sentence.rfind(" ", 0, MAX_PIECE_CHARS)
+            if cut < 1:
+                cut = MAX_PIECE_CHARS
+            out.append(sentence[: cut + 1].strip())
+            sentence = sentence[cut + 1 :].strip()
+        if sentence:
+            out.append(sentence)
+    return out
 
 
 class PiperSpeaker:
