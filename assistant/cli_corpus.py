@@ -168,7 +168,12 @@ def query(
         )
         return
     for i, p in enumerate(passages, 1):
-        where = f"{p.title}" + (f" > {p.section}" if p.section and p.section != p.title else "")
+        if not p.section or p.section == p.title:
+            where = p.title
+        elif p.section.startswith(p.title) or p.title.startswith(p.section.split(" > ")[0]):
+            where = p.section
+        else:
+            where = f"{p.title} > {p.section}"
         out.print(
             f"[bold]{i}.[/] score {p.score:.4f} relevance {p.relevance:.2f}  {where}",
             highlight=False,

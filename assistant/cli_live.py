@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -115,17 +116,42 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         show_timings: bool = typer.Option(
             True, "--timings/--no-timings", help="show each turn's stage timings"
         ),
+        input_file: Path | None = typer.Option(
+            None, "--input-file", help="use this recording as the microphone (played in real time)"
+        ),
+        output_file: Path | None = typer.Option(
+            None,
+            "--output-file",
+            help="write what would be played to this WAV instead of a speaker",
+        ),
     ) -> None:
         """Talk with the assistant through the microphone and speakers."""
         from rich.console import Console
 
         from assistant.live.endpointer import EndpointConfig
         from assistant.live.loop import VoiceLoop, sounddevice_factories
-        from assistant.live.stream import resolve_device
+        from assistant.live.stream import (
+            FileInputStream,
+            FileOutputStream,
+            load_mono,
+            resolve_device,
+        )
 
         # audio first: a missing PortAudio or device is reported before any model loads
-        din = resolve_device(_device_arg(input_device), "input")
-        dout = resolve_device(_device_arg(output_device), "output")
+        if input_file is not None:
+            if not input_file.is_file():
+                raise UserError(f"{input_file}: file not found")
+            mic = load_mono(input_file, 16000)
+            din = {"index": None, "name": str(input_file)}
+        else:
+            din = resolve_device(_device_arg(input_device), "input")
+        if output_file is not None:
+            if output_file.suffix.lower() != ".wav":
+                raise UserError(f"{output_file}: the output is written as WAV; use a .wav name")
+            output_file.parent.mkdir(parents=True, exist_ok=True)
+            dout = {"index": None, "name": str(output_file)}
+        else:
+            dout = resolve_device(_device_arg(output_device), "output")
         console = Console(highlight=False)
         thread_id = thread or f"chat-{uuid.uuid4().hex[:8]}"
         endpoint = EndpointConfig(
@@ -140,6 +166,18 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
 
         view = TranscriptView(console, show_timings=show_timings)
         make_in, make_out = sounddevice_factories(din["index"], dout["index"])
+        if input_file is not None:
+
+            def make_in(cb):
+                return FileInputStream(mic, samplerate=16000, blocksize=512, callback=cb)
+
+        if output_file is not None:
+
+            def make_out(cb):
+                return FileOutputStream(
+                    samplerate=24000, blocksize=480, callback=cb, path=output_file
+                )
+
         loop = VoiceLoop(
             asst,
             make_input=make_in,

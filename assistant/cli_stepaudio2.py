@@ -18,6 +18,9 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         out_dir: Path = typer.Argument(..., help="directory to write the checkpoint into"),
         seed: int = typer.Option(0, help="random seed of the weights"),
         force: bool = typer.Option(False, "--force", help="write into a non-empty directory"),
+        token2wav: bool = typer.Option(
+            True, "--token2wav/--no-token2wav", help="also write a tiny token2wav/ folder"
+        ),
         as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
     ) -> None:
         """Write a tiny random-weight Step-Audio 2 checkpoint in the official layout."""
@@ -31,13 +34,13 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
-            d = write_tiny_checkpoint(out_dir, seed=seed)
+            d = write_tiny_checkpoint(out_dir, seed=seed, token2wav=token2wav)
         else:
             from rich.console import Console
 
             with Console(stderr=True).status("writing tiny Step-Audio 2 checkpoint"):
-                d = write_tiny_checkpoint(out_dir, seed=seed)
-        files = sorted(p.name for p in d.iterdir())
+                d = write_tiny_checkpoint(out_dir, seed=seed, token2wav=token2wav)
+        files = sorted(p.name for p in d.iterdir() if p.is_file())
         cfg = json.loads((d / "config.json").read_text())
         doc = {
             "model_dir": str(d),
@@ -45,7 +48,8 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             "model_type": cfg["model_type"],
             "hidden_size": cfg["text_config"]["hidden_size"],
             "vocab_size": cfg["text_config"]["vocab_size"],
-            "bytes": sum((d / f).stat().st_size for f in files),
+            "token2wav": (d / "token2wav").is_dir(),
+            "bytes": sum(p.stat().st_size for p in d.rglob("*") if p.is_file()),
         }
         if as_json:
             print(json.dumps(doc))

@@ -33,7 +33,7 @@ def _token2wav_dir() -> Path | None:
     return None
 
 
-def open_library(library: Path | None):
+def open_library(library: Path | None, speaker_embedder: str | None = None):
     from voices import VoiceLibrary
 
     if library is None:
@@ -43,14 +43,16 @@ def open_library(library: Path | None):
     if library.exists() and not library.is_dir():
         raise UserError(f"{library}: not a folder")
     try:
-        return VoiceLibrary(library, token2wav_dir=_token2wav_dir())
+        return VoiceLibrary(
+            library, speaker_embedder=speaker_embedder, token2wav_dir=_token2wav_dir()
+        )
     except (OSError, ValueError) as e:
         raise UserError(f"{library}: cannot open voice library ({e})") from None
 
 
 @contextmanager
-def _lib(library: Path | None):
-    lib = open_library(library)
+def _lib(library: Path | None, speaker_embedder: str | None = None):
+    lib = open_library(library, speaker_embedder)
     try:
         yield lib
     except KeyError as e:
@@ -141,7 +143,9 @@ def import_cmd(
     folder: Path = typer.Argument(..., help="folder to import recursively"),
     tags: list[str] = typer.Option(None, "--tags", help="tags for every imported voice"),
     same_speaker: float = typer.Option(
-        0.8, "--same-speaker-threshold", help="report clips at least this similar to a stored voice"
+        0.85,
+        "--same-speaker-threshold",
+        help="report clips at least this similar to a stored voice",
     ),
     library: Path = LIBRARY,
     as_json: bool = JSON,
@@ -424,9 +428,23 @@ def import_archive_cmd(
 
 
 @voices_app.command("rebuild-index")
-def rebuild_cmd(library: Path = LIBRARY, as_json: bool = JSON) -> None:
+def rebuild_cmd(
+    embedder: str = typer.Option(
+        None,
+        "--embedder",
+        help="switch the speaker embedder: resemblyzer | campplus (needs a token2wav folder)",
+    ),
+    library: Path = LIBRARY,
+    as_json: bool = JSON,
+) -> None:
     """Rebuild the FAISS indexes from SQLite (and compute any missing embeddings)."""
-    with _lib(library) as lib:
+    if embedder not in (None, "resemblyzer", "campplus"):
+        raise UserError(f"--embedder {embedder}: expected resemblyzer or campplus")
+    if embedder == "campplus" and _token2wav_dir() is None:
+        raise UserError(
+            "--embedder campplus: no token2wav folder with campplus.onnx configured (STEPVOX_MODEL_DIR)"
+        )
+    with _lib(library, embedder) as lib:
         rep = lib.rebuild_index()
     if as_json:
         _emit(rep)

@@ -163,6 +163,64 @@ def run_web(assistant, question: np.ndarray, silence_ms: int) -> tuple[float, di
     return total, stages
 
 
+def run_barge_in(
+    assistant, question: np.ndarray, interrupt: np.ndarray, thread: str
+) -> tuple[float, float]:
+    """Speech over the reply: onset -> playback stopped, and onset -> first silent output block."""
+    from assistant.live.endpointer import EndpointConfig
+    from assistant.live.loop import VoiceLoop
+    from assistant.live.stream import FileInputStream, FileOutputStream
+
+    st: dict = {"n": 0}
+
+    def script():
+        for x in (np.zeros(int(0.4 * SR), np.float32), question):
+            st["n"] += x.size
+            yield x
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            p = st.get("player")
+            if (
+                p is not None
+                and p.first_audio_time is not None
+                and time.perf_counter() - p.first_audio_time > 0.5
+            ):
+                break
+            st["n"] += BLOCK
+            yield np.zeros(BLOCK, np.float32)
+        st["onset"] = st["n"] + int(np.argmax(np.abs(interrupt) > 0.01))
+        yield interrupt
+        yield np.zeros(int(3 * SR), np.float32)
+
+    holder = {}
+
+    def make_in(cb):
+        holder["in"] = FileInputStream(script(), samplerate=SR, blocksize=BLOCK, callback=cb)
+        return holder["in"]
+
+    def make_out(cb):
+        holder["out"] = FileOutputStream(samplerate=48000, blocksize=480, callback=cb)
+        return holder["out"]
+
+    loop = VoiceLoop(
+        assistant,
+        make_input=make_in,
+        make_output=make_out,
+        thread_id=thread,
+        endpoint=EndpointConfig(silence_ms=500),
+    )
+    st["player"] = loop.player
+    loop.run(
+        until=lambda s: bool(s.barge_ins) and time.perf_counter() - s.barge_ins[0]["time"] > 0.3,
+        max_seconds=60,
+    )
+    onset = holder["in"].wall_time_of(st["onset"])
+    stop = loop.session.barge_ins[0]["time"]
+    out = holder["out"]
+    k = next(i for i, t in enumerate(out.block_times) if t > stop)
+    return (stop - onset) * 1000, (out.block_times[k] - onset) * 1000
+
+
 def run_respond(assistant, wav: Path, out: Path, thread: str) -> float:
     from assistant.audio import load_audio
 
@@ -190,9 +248,12 @@ def main() -> None:
     wav = tmp / "question.wav"
     sf.write(str(wav), np.concatenate([np.zeros(int(0.4 * SR)), q, np.zeros(int(0.3 * SR))]), SR)
 
+    interrupt = piper_question("Stop. What about London?")
     rows: dict[str, list[tuple[float, dict]]] = {"terminal loop": [], "web (WebSocket)": []}
     base: list[float] = []
+    barge: list[tuple[float, float]] = []
     for r in range(args.runs):
+        barge.append(run_barge_in(assistant, q, interrupt, f"bench-barge-{r}"))
         base.append(run_respond(assistant, wav, tmp / f"reply{r}.wav", f"bench-respond-{r}"))
         rows["terminal loop"].append(run_terminal(assistant, q, args.silence_ms, f"bench-term-{r}"))
         rows["web (WebSocket)"].append(run_web(assistant, q, args.silence_ms))
@@ -224,6 +285,17 @@ def main() -> None:
     print(
         "\nstage cells: ms/share of the row's total; endpoint = silence wait after the last speech sample; "
         "other = graph and queue overhead; playback = chunk -> output block (terminal) or -> client (web)"
+    )
+    stop_ms = [b[0] for b in barge]
+    silent_ms = [b[1] for b in barge]
+    print(f"\nbarge-in (terminal loop, speech over the reply; budget 300 ms), {args.runs} runs:")
+    print(
+        f"  onset -> playback stopped:         median {statistics.median(stop_ms):4.0f} ms, "
+        f"max {max(stop_ms):4.0f} ms ({max(stop_ms) / 300:.2f}x the budget)"
+    )
+    print(
+        f"  onset -> next output block silent: median {statistics.median(silent_ms):4.0f} ms, "
+        f"max {max(silent_ms):4.0f} ms ({max(silent_ms) / 300:.2f}x the budget)"
     )
 
 

@@ -64,12 +64,21 @@ def main() -> None:
     ap.add_argument(
         "--reranker", default=None, help="cross-encoder model for an extra hybrid+rerank row"
     )
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch/FAISS threads (0 = library default)"
+    )
     ap.add_argument("--no-install", action="store_true", help="never run apt-get")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
 
     from retrieval import CorpusStore
 
+    if args.threads > 0:
+        import faiss
+        import torch
+
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
     html = find_docs(install=not args.no_install)
     qs = json.loads(QUESTIONS.read_text())["questions"]
     need = sorted({q["source"] for q in qs})
@@ -111,6 +120,7 @@ def main() -> None:
         file=sys.stderr,
     )
 
+    store.search("warm up the models", top_k=5, rerank=bool(args.reranker))
     modes = [("dense", "dense", False), ("bm25", "bm25", False), ("hybrid", "hybrid", False)]
     if args.reranker:
         modes.append(("hybrid+rerank", "hybrid", True))

@@ -28,7 +28,11 @@ import soundfile as sf  # noqa: E402
 
 # (request, tool, key argument check)
 CASES = [
-    ("Could you tell me the current time in Singapore?", "get_current_time", ("timezone", "Asia/Singapore")),
+    (
+        "Could you tell me the current time in Singapore?",
+        "get_current_time",
+        ("timezone", "Asia/Singapore"),
+    ),
     ("What's the time in Chicago right now?", "get_current_time", ("timezone", "America/Chicago")),
     ("What hour is it in Moscow?", "get_current_time", ("timezone", "Europe/Moscow")),
     ("How much is eight times nine?", "calculator", ("value", 72)),

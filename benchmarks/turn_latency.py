@@ -44,7 +44,9 @@ def speak(text: str, path: Path) -> Path:
     return path
 
 
-def direct_turn(policy, tools, samples: np.ndarray, rate: int, tmp: Path) -> tuple[float, dict[str, float]]:
+def direct_turn(
+    policy, tools, samples: np.ndarray, rate: int, tmp: Path
+) -> tuple[float, dict[str, float]]:
     """The same turn without the graph: returns (ms to first audio, stage ms)."""
     import librosa
     from langchain_core.messages import ToolCall as LCToolCall
@@ -78,10 +80,22 @@ def direct_turn(policy, tools, samples: np.ndarray, rate: int, tmp: Path) -> tup
                     part.transcript = ev.text
         if not calls:
             break
-        msgs.append(Message(role="assistant", parts=[ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in calls]))
+        msgs.append(
+            Message(
+                role="assistant",
+                parts=[ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in calls],
+            )
+        )
         for c in calls:
-            res = by_name[c.name].invoke(LCToolCall(name=c.name, args=c.arguments, id=c.id, type="tool_call"))
-            msgs.append(Message(role="tool", parts=[ToolResultPart(call_id=c.id, name=c.name, content=str(res.content))]))
+            res = by_name[c.name].invoke(
+                LCToolCall(name=c.name, args=c.arguments, id=c.id, type="tool_call")
+            )
+            msgs.append(
+                Message(
+                    role="tool",
+                    parts=[ToolResultPart(call_id=c.id, name=c.name, content=str(res.content))],
+                )
+            )
     stages["policy+tools"] = (time.perf_counter() - t1) * 1000
     msgs.append(Message(role="assistant", parts=[TextPart(text=text)]))
     t2 = time.perf_counter()
@@ -132,7 +146,9 @@ def main() -> None:
     asst.close()
 
     g, d = statistics.median(graph_ms), statistics.median(direct_ms)
-    print(f"\nEnd of speech -> first reply audio, {len(QUESTIONS)} questions x {args.repeats}, embedded policy, CPU")
+    print(
+        f"\nEnd of speech -> first reply audio, {len(QUESTIONS)} questions x {args.repeats}, embedded policy, CPU"
+    )
     print(f"{'path':32s} {'median ms':>10s} {'p90 ms':>10s}")
     q90 = lambda xs: float(np.percentile(xs, 90))  # noqa: E731
     print(f"{'graph (Assistant.stream_turn)':32s} {g:10.1f} {q90(graph_ms):10.1f}")
@@ -144,7 +160,9 @@ def main() -> None:
     print(f"{'stage':20s} {'ms':>8s} {'share':>7s}")
     for k, v in meds.items():
         print(f"{k:20s} {v:8.1f} {100 * v / total:6.1f}%")
-    print(f"{'graph overhead':20s} {max(0.0, g - total):8.1f} {100 * max(0.0, g - total) / g:6.1f}%")
+    print(
+        f"{'graph overhead':20s} {max(0.0, g - total):8.1f} {100 * max(0.0, g - total) / g:6.1f}%"
+    )
 
 
 if __name__ == "__main__":

@@ -153,28 +153,18 @@ class RemotePolicy:
 
     # -- speech ------------------------------------------------------------
     def _speech_mode(self) -> tuple[str, str]:
-        if self.token2wav_dir is None:
-            return "embedded-tts-fallback", "no token2wav_dir given"
-        try:
-            from model.token2wav import Token2WavSpeaker  # noqa: F401
-        except ImportError:
-            return "embedded-tts-fallback", "model.token2wav is not installed"
-        if not self.token2wav_dir.is_dir():
-            return "embedded-tts-fallback", f"{self.token2wav_dir} does not exist"
-        return "token2wav", str(self.token2wav_dir)
+        from model.stepaudio2.speech import speech_mode
+
+        return speech_mode(self.token2wav_dir)
 
     def speaker(self) -> Speaker:
+        """token2wav for replies with audio tokens, the embedded Piper TTS otherwise;
+        its `last_info["speech"]` tells which one spoke the last reply."""
         if self._speaker is None:
-            mode, why = self._speech_mode()
-            if mode == "token2wav":
-                from model.token2wav import Token2WavSpeaker
+            from model.stepaudio2.speech import StepAudio2Speaker
 
-                self._speaker = Token2WavSpeaker(str(self.token2wav_dir))
-            else:
-                from model.embedded.tts import PiperSpeaker
-
-                self._speaker = PiperSpeaker()
-            self.last_info.update({"speech": mode, "speech_detail": why})
+            self._speaker = StepAudio2Speaker(self.token2wav_dir, device="cpu")
+            self.last_info.update(self._speaker.last_info)
         return self._speaker
 
     # -- request -------------------------------------------------------------
@@ -338,6 +328,8 @@ class RemotePolicy:
             if self.speak and self.tts_mode == "prefill":
                 msgs.append({"role": "assistant", "content": "<tts_start>", "eot": False})
         info["audio_tokens"] = n_audio
+        if not n_audio:
+            info["speech"] = "embedded-tts-fallback"
         if errors:
             info["tool_errors"] = errors
         self.last_info = info

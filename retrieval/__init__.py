@@ -6,7 +6,7 @@ it in prompts as quoted material (see `sanitize_passage_text`), never as instruc
 
 from retrieval.retriever import KnowledgeRetriever, passage_to_document
 from retrieval.sanitize import sanitize_passage_text
-from retrieval.store import CorpusStore
+from retrieval.store import CorpusStore, PendingDocument
 from retrieval.types import IngestReport, Passage, WebResult
 from retrieval.websearch import WebSearchError, web_search
 
@@ -15,6 +15,7 @@ __all__ = [
     "IngestReport",
     "KnowledgeRetriever",
     "Passage",
+    "PendingDocument",
     "WebResult",
     "WebSearchError",
     "passage_to_document",

@@ -321,6 +321,9 @@ def load_html(data: bytes, path: Path) -> LoadedDocument:
 # ---------------------------------------------------------------- pdf
 
 
+_HYPHEN_BREAK = re.compile(r"([a-z])-[ \t]*\n[ \t]*([a-z])")
+
+
 def load_pdf(data: bytes, path: Path) -> LoadedDocument:
     import io
 
@@ -353,6 +356,7 @@ def load_pdf(data: bytes, path: Path) -> LoadedDocument:
     parts: list[str] = []
     pos = 0
     for n, page in enumerate(pages, start=1):
+        page = _HYPHEN_BREAK.sub(r"\1\2", page)  # "man-\nagement" -> "management"
         paras = [_collapse(p) for p in re.split(r"\n\s*\n", page)]
         paras = [p for p in paras if p]
         if not paras:

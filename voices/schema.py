@@ -28,7 +28,7 @@ class Voice(BaseModel):
     tags: list[str] = Field(default_factory=list)
     language: str | None = None
     gender: str | None = None  # female | male | None (unknown)
-    gender_source: str = "estimated"  # estimated | given
+    gender_source: str = "estimated"  # estimated (from F0) | description (its words) | given
     age_band: str | None = None  # child | young | adult | middle-aged | older
     style: str | None = None  # style or emotion: calm, cheerful, ...
     source: str | None = None  # where the clip came from (path or URL)

@@ -67,17 +67,23 @@ class Store:
             str(path), timeout=60.0, check_same_thread=False, isolation_level=None
         )
         self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout=60000")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=60000")
-        for stmt in _SCHEMA.strip().split(";"):
-            if stmt.strip():
-                self.db.execute(stmt)
-        self.db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), ('gen', '0'), ('del_gen', '0')",
-            (str(SCHEMA_VERSION),),
-        )
+        have = self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if have and self.get_meta("schema_version") == str(SCHEMA_VERSION):
+            return  # existing library: opening it writes nothing
+        with self.tx() as db:
+            for stmt in _SCHEMA.strip().split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), ('gen', '0'), ('del_gen', '0')",
+                (str(SCHEMA_VERSION),),
+            )
 
     # -- transactions -----------------------------------------------------------------------
     class _Tx:

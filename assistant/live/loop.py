@@ -21,7 +21,12 @@ import numpy as np
 from assistant.live.endpointer import SAMPLE_RATE, EndpointConfig
 from assistant.live.playback import Player
 from assistant.live.session import LiveSession
-from assistant.live.stream import AudioStream, open_input_stream, open_output_stream, resample
+from assistant.live.stream import (
+    AudioStream,
+    StreamResampler,
+    open_input_stream,
+    open_output_stream,
+)
 
 InputFactory = Callable[[Callable[..., None]], AudioStream]
 OutputFactory = Callable[[Callable[..., None]], AudioStream]
@@ -66,6 +71,9 @@ class VoiceLoop:
         self.input = make_input(self._in_callback)
         self.player = Player(int(self.output.samplerate))
         self.in_rate = int(self.input.samplerate)
+        self._resampler = (
+            StreamResampler(self.in_rate, SAMPLE_RATE) if self.in_rate != SAMPLE_RATE else None
+        )
         self.session = LiveSession(
             assistant,
             self.player,
@@ -110,8 +118,8 @@ class VoiceLoop:
                 except queue.Empty:
                     block = None
                 if block is not None:
-                    if self.in_rate != SAMPLE_RATE:
-                        block = resample(block, self.in_rate, SAMPLE_RATE)
+                    if self._resampler is not None:
+                        block = self._resampler.process(block)
                     self.session.feed(block)
                 err = getattr(self.input, "error", None) or getattr(self.output, "error", None)
                 if err is not None:

@@ -280,14 +280,15 @@ class LiveSession:
         voice: str | None,
         prev: threading.Thread | None,
     ) -> None:
-        if (
-            prev is not None
-        ):  # turns of one conversation run one after another (one checkpoint thread)
+        # turns of one conversation run one after another (one checkpoint thread)
+        if prev is not None:
             prev.join(timeout=30)
         rec.start_time = time.perf_counter()
         begun = False
         seen_calls: set[str] = set()
         try:
+            if cancel.cancelled:  # superseded before it started
+                return
             stream = self.assistant.stream_turn(
                 audio, SAMPLE_RATE, thread_id=self.thread_id, voice_id=voice, cancel=cancel
             )

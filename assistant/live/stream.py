@@ -123,21 +123,24 @@ def resolve_device(device: str | int | None, kind: str) -> dict[str, Any]:
 def open_input_stream(
     device: str | int | None, samplerate: int, blocksize: int, callback: InputCallback
 ) -> AudioStream:
+    """Open the mic at `samplerate`, or at the device's own rate when it refuses that one
+    (the loop then resamples: check the stream's `.samplerate`)."""
     sd = import_sounddevice()
     d = resolve_device(device, "input")
-    try:
-        return sd.InputStream(
-            device=d["index"],
-            samplerate=samplerate,
-            blocksize=blocksize,
-            channels=1,
-            dtype="float32",
-            callback=callback,
-        )
-    except Exception as e:
-        raise UserError(
-            f"audio: cannot open input device {d['name']!r} at {samplerate} Hz ({e})"
-        ) from None
+    errors = []
+    for rate in dict.fromkeys([int(samplerate), int(d["default_samplerate"])]):
+        try:
+            return sd.InputStream(
+                device=d["index"],
+                samplerate=rate,
+                blocksize=blocksize * rate // int(samplerate),
+                channels=1,
+                dtype="float32",
+                callback=callback,
+            )
+        except Exception as e:
+            errors.append(f"{rate} Hz: {e}")
+    raise UserError(f"audio: cannot open input device {d['name']!r} ({'; '.join(errors)})")
 
 
 def open_output_stream(
@@ -187,6 +190,36 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
     g = gcd(int(sr_in), int(sr_out))
     return resample_poly(x, int(sr_out) // g, int(sr_in) // g).astype(np.float32)
+
+
+class StreamResampler:
+    """Resample a stream block by block without edge clicks (overlap: each block is filtered
+    with real neighbours, holding back a few ms of look-ahead)."""
+
+    def __init__(self, sr_in: int, sr_out: int) -> None:
+        from math import ceil, gcd
+
+        g = gcd(int(sr_in), int(sr_out))
+        self.up, self.down = int(sr_out) // g, int(sr_in) // g
+        self.pad = self.down * ceil(64 / self.down)  # context each side, a multiple of `down`
+        self._left = np.zeros(self.pad, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def process(self, x: np.ndarray) -> np.ndarray:
+        from scipy.signal import resample_poly
+
+        total = np.concatenate([self._pending, np.asarray(x, dtype=np.float32).reshape(-1)])
+        n = (total.size - self.pad) // self.down * self.down  # input samples we can finish now
+        if n <= 0:
+            self._pending = total
+            return np.zeros(0, dtype=np.float32)
+        seg = np.concatenate([self._left, total[: n + self.pad]])
+        y = resample_poly(seg, self.up, self.down)
+        start = self._left.size * self.up // self.down
+        out = y[start : start + n * self.up // self.down].astype(np.float32)
+        self._left = np.concatenate([self._left, total[:n]])[-self.pad :]
+        self._pending = total[n:]
+        return out
 
 
 class _Clocked:

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from fastapi.staticfiles import StaticFiles
 
 from assistant.live.endpointer import SAMPLE_RATE, EndpointConfig, load_vad
 from assistant.live.session import LiveSession
-from assistant.live.stream import resample
+from assistant.live.stream import StreamResampler, resample
 from assistant.server.auth import COOKIE, token_ok
 from assistant.server.protocol import event_to_json
 
@@ -165,15 +166,17 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Pass a ready `assistant`, or a `assistant_factory` loaded at startup."""
     holder = AssistantHolder(assistant_factory, assistant)
-    app = FastAPI(title="stepvox", docs_url=None, redoc_url=None)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        holder.start_loading()  # models load in the background while the page opens
+        yield
+
+    app = FastAPI(title="stepvox", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.holder = holder
     app.state.token = token
     app.state.sessions = []  # LiveSessions, for tests and benchmarks
     endpoint = endpoint or EndpointConfig()
-
-    @app.on_event("startup")
-    def _startup() -> None:
-        holder.start_loading()
 
     def check(request: Request) -> None:
         if not token_ok(
@@ -301,6 +304,7 @@ async def run_socket(
         if not (8000 <= in_rate <= 192000 and 8000 <= out_rate <= 192000):
             send({"type": "error", "message": f"sample_rate {in_rate}/{out_rate}: out of range"})
             return
+        resampler = StreamResampler(in_rate, SAMPLE_RATE) if in_rate != SAMPLE_RATE else None
         thread_id = str(first.get("thread_id") or f"web-{uuid.uuid4().hex[:8]}")
         send({"type": "status", "state": "loading"})
         try:
@@ -343,8 +347,8 @@ async def run_socket(
                 break
             if msg.get("bytes") is not None:
                 x = np.frombuffer(msg["bytes"], dtype="<i2").astype(np.float32) / 32768.0
-                if in_rate != SAMPLE_RATE:
-                    x = resample(x, in_rate, SAMPLE_RATE)
+                if resampler is not None:
+                    x = resampler.process(x)
                 await asyncio.to_thread(session.feed, x)
                 continue
             try:

@@ -33,9 +33,9 @@ from model.policy import CancelToken, Speaker, ToolSpec, VoiceSpec
 from model.stepaudio2.generation import GenerationRequest, SamplingParams, StepAudio2Generator
 from model.stepaudio2.parser import (
     AudioOut,
-    StopOut,
     StreamParser,
     TextOut,
+    TextScanner,
     ToolCallError,
     ToolCallOut,
 )
@@ -66,6 +66,18 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> tor
         raise ValueError(f"unknown dtype {dtype!r} (float32, bfloat16 or float16)") from None
 
 
+def voice_hint(voice: VoiceSpec | None) -> str:
+    """A system-prompt line describing the active library voice (style follows the prompt;
+    timbre comes from token2wav's prompt recording)."""
+    if voice is None or (voice.voice_id == "default" and not voice.attributes and not voice.name):
+        return ""
+    name = voice.name or voice.voice_id
+    attrs = ", ".join(
+        f"{k}: {v}" for k, v in sorted(voice.attributes.items()) if isinstance(v, str | int | float)
+    )
+    return f"Speak in the voice {name!r}" + (f" ({attrs})." if attrs else ".")
+
+
 def _checkpoint_max_new_tokens(model_dir: Path, default: int = 1024) -> int:
     """`max_new_tokens` of the checkpoint's generation_config.json, else `default`."""
     import json
@@ -93,6 +105,7 @@ class StepAudio2Policy:
         top_k: int = 0,
         repetition_penalty: float = 1.05,
         speak: bool = True,
+        think: bool = False,
         system_prompt: str | None = DEFAULT_SYSTEM_PROMPT,
         seed: int | None = None,
         tool_error_retries: int = 2,
@@ -115,6 +128,7 @@ class StepAudio2Policy:
             repetition_penalty=repetition_penalty, seed=seed,
         )  # fmt: skip
         self.speak = speak
+        self.think = think
         self.system_prompt = system_prompt
         self.tool_error_retries = tool_error_retries
         self.audio_chunk_tokens = max(1, audio_chunk_tokens)
@@ -142,29 +156,27 @@ class StepAudio2Policy:
 
     # -- speech ------------------------------------------------------------
     def _speech_mode(self) -> tuple[str, str]:
-        try:
-            from model.token2wav import Token2WavSpeaker  # noqa: F401
-        except ImportError:
-            return "embedded-tts-fallback", "model.token2wav is not installed"
-        if not self.token2wav_dir.is_dir():
-            return "embedded-tts-fallback", f"{self.token2wav_dir} does not exist"
-        return "token2wav", str(self.token2wav_dir)
+        from model.stepaudio2.speech import speech_mode
+
+        return speech_mode(self.token2wav_dir)
 
     def speaker(self) -> Speaker:
+        """token2wav for replies with audio tokens, the embedded Piper TTS otherwise;
+        its `last_info["speech"]` tells which one spoke the last reply."""
         if self._speaker is None:
-            mode, why = self._speech_mode()
-            if mode == "token2wav":
-                from model.token2wav import Token2WavSpeaker
+            from model.stepaudio2.speech import StepAudio2Speaker
 
-                self._speaker = Token2WavSpeaker(str(self.token2wav_dir))
-            else:
-                from model.embedded.tts import PiperSpeaker
-
-                self._speaker = PiperSpeaker()
-            self.last_info.update({"speech": mode, "speech_detail": why})
+            self._speaker = StepAudio2Speaker(self.token2wav_dir, device=str(self.device))
+            self.last_info.update(self._speaker.last_info)
         return self._speaker
 
     # -- the turn ----------------------------------------------------------
+    @staticmethod
+    def _parser(tok: Any, ids: SpecialIds, *, in_tts: bool, think: bool) -> StreamParser:
+        return StreamParser(
+            tok, ids, in_tts=in_tts, scanner=TextScanner(state="think" if think else "text")
+        )
+
     def stream(
         self,
         messages: list[Message],
@@ -173,7 +185,7 @@ class StepAudio2Policy:
         voice: VoiceSpec | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[PolicyEvent]:
-        yield from self.run(messages, tools, cancel=cancel)
+        yield from self.run(messages, tools, voice=voice, cancel=cancel)
 
     def run(
         self,
@@ -183,6 +195,7 @@ class StepAudio2Policy:
         speak: bool | None = None,
         params: SamplingParams | None = None,
         system_prompt: str | None = None,
+        voice: VoiceSpec | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[PolicyEvent]:
         """`stream` with per-call overrides (the model server uses them per request)."""
@@ -190,7 +203,12 @@ class StepAudio2Policy:
         speak = self.speak if speak is None else speak
         builder = PromptBuilder(tok, ids)
         system = self.system_prompt if system_prompt is None else system_prompt
-        prompt = builder.build(messages, tools, speak=speak, system_prompt=system)
+        hint = voice_hint(voice)
+        if hint and messages and messages[0].role == "system":
+            messages = [Message.system_text(f"{messages[0].text}\n{hint}"), *messages[1:]]
+        elif hint:
+            system = f"{system}\n{hint}" if system else hint
+        prompt = builder.build(messages, tools, speak=speak, system_prompt=system, think=self.think)
         tool_names = {t.name for t in tools}
         base = params or self.params
         params = SamplingParams(**{**base.__dict__, "stop_token_ids": (ids.eot, ids.endoftext)})
@@ -209,51 +227,74 @@ class StepAudio2Policy:
         first_token_s: float | None = None
 
         for attempt in range(self.tool_error_retries + 1):
-            parser = StreamParser(tok, ids, in_tts=prompt.speak)
+            think_phase = prompt.think and attempt == 0
+            parser = self._parser(
+                tok, ids, in_tts=prompt.speak if attempt == 0 else speak, think=think_phase
+            )
             audio_buf: list[int] = []
             attempt_errors: list[str] = []
             results: list = []
-            req = GenerationRequest(input_ids=input_ids, audio=prompt.audio)
-            with self._lock:
-                for step in generator.stream([req], params, cancel=cancel, results=results):
-                    tok_id = step.tokens[0]
-                    if tok_id is None:
-                        continue
-                    if first_token_s is None:
-                        first_token_s = time.perf_counter() - t0
-                    n_generated += 1
-                    for ev in parser.feed(tok_id):
-                        if isinstance(ev, TextOut):
-                            if ev.think:
-                                thinking.append(ev.text)
-                                continue
-                            if audio_buf:
-                                yield AudioTokens(tokens=audio_buf)
-                                audio_buf = []
-                            yield TextDelta(text=ev.text)
-                        elif isinstance(ev, AudioOut):
-                            n_audio += len(ev.codes)
-                            audio_buf.extend(ev.codes)
-                            if len(audio_buf) >= self.audio_chunk_tokens:
-                                yield AudioTokens(tokens=audio_buf)
-                                audio_buf = []
-                        elif isinstance(ev, ToolCallOut):
-                            if tool_names and ev.name not in tool_names:
-                                attempt_errors.append(
-                                    f"there is no tool named {ev.name!r}; available: {sorted(tool_names)}"
-                                )
-                            else:
-                                call = ToolCall(
-                                    id=f"call_{uuid.uuid4().hex[:12]}",
-                                    name=ev.name,
-                                    arguments=ev.arguments,
-                                )
-                                calls.append(call)
-                                yield call
-                        elif isinstance(ev, ToolCallError):
-                            attempt_errors.append(ev.error)
-                        elif isinstance(ev, StopOut):
-                            pass
+            generated: list[int] = []
+            phase_params = params
+            while True:  # one pass, or two for the Think variant (reasoning, then the reply)
+                req = GenerationRequest(input_ids=input_ids, audio=prompt.audio)
+                phase_tokens: list[int] = []
+                ended_think = False
+                with self._lock:
+                    for step in generator.stream(
+                        [req], phase_params, cancel=cancel, results=results
+                    ):
+                        tok_id = step.tokens[0]
+                        if tok_id is None:
+                            continue
+                        if first_token_s is None:
+                            first_token_s = time.perf_counter() - t0
+                        n_generated += 1
+                        phase_tokens.append(tok_id)
+                        for ev in parser.feed(tok_id):
+                            if isinstance(ev, TextOut):
+                                if ev.think:
+                                    thinking.append(ev.text)
+                                    continue
+                                if audio_buf:
+                                    yield AudioTokens(tokens=audio_buf)
+                                    audio_buf = []
+                                yield TextDelta(text=ev.text)
+                            elif isinstance(ev, AudioOut):
+                                n_audio += len(ev.codes)
+                                audio_buf.extend(ev.codes)
+                                if len(audio_buf) >= self.audio_chunk_tokens:
+                                    yield AudioTokens(tokens=audio_buf)
+                                    audio_buf = []
+                            elif isinstance(ev, ToolCallOut):
+                                if tool_names and ev.name not in tool_names:
+                                    attempt_errors.append(
+                                        f"there is no tool named {ev.name!r}; available: {sorted(tool_names)}"
+                                    )
+                                else:
+                                    call = ToolCall(
+                                        id=f"call_{uuid.uuid4().hex[:12]}",
+                                        name=ev.name,
+                                        arguments=ev.arguments,
+                                    )
+                                    calls.append(call)
+                                    yield call
+                            elif isinstance(ev, ToolCallError):
+                                attempt_errors.append(ev.error)
+                        if think_phase and parser.scanner.state != "think":
+                            ended_think = True
+                            break
+                generated += phase_tokens
+                left = phase_params.max_new_tokens - len(phase_tokens)
+                if not ended_think or left <= 0:
+                    break
+                # reasoning done (</think>): continue with the reply, spoken if asked
+                think_phase = False
+                input_ids = input_ids + phase_tokens + builder.text("\n\n")
+                if speak:
+                    input_ids.append(ids.tts_start)
+                parser = self._parser(tok, ids, in_tts=speak, think=False)
+                phase_params = SamplingParams(**{**phase_params.__dict__, "max_new_tokens": left})
             for ev in parser.finish():
                 if isinstance(ev, TextOut) and not ev.think:
                     yield TextDelta(text=ev.text)
@@ -272,19 +313,18 @@ class StepAudio2Policy:
             ):
                 break
             # give the model its malformed call back as a tool error and let it retry
-            generated = results[0].tokens
-            if generated and generated[-1] in (ids.eot, ids.endoftext):
-                generated = generated[:-1]
+            if phase_tokens and phase_tokens[-1] in (ids.eot, ids.endoftext):
+                phase_tokens = phase_tokens[:-1]
             note = (
                 "Error: "
                 + "; ".join(attempt_errors)
                 + ". Call the tool again with valid JSON arguments."
             )
             input_ids = (
-                input_ids + generated + [ids.eot] + builder.header("input") + builder.text(note)
+                input_ids + phase_tokens + [ids.eot] + builder.header("input") + builder.text(note)
             )
             input_ids += [ids.eot, *builder.header("assistant")]
-            if prompt.speak:
+            if speak:
                 input_ids.append(ids.tts_start)
 
         elapsed = time.perf_counter() - t0
@@ -293,7 +333,9 @@ class StepAudio2Policy:
             audio_tokens=n_audio,
             first_token_ms=round(first_token_s * 1000, 1) if first_token_s is not None else None,
             tokens_per_s=round(n_generated / elapsed, 2) if elapsed > 0 else None,
-            speech=self._speech_mode()[0],
+            speech="token2wav"
+            if n_audio and self._speech_mode()[0] == "token2wav"
+            else "embedded-tts-fallback",
         )
         if errors:
             info["tool_errors"] = errors

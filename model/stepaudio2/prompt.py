@@ -49,7 +49,8 @@ TTS_AUDIO_PER_CHUNK = 4
 class Prompt:
     input_ids: list[int]
     audio: list[AudioChunkFeatures] = field(default_factory=list)
-    speak: bool = True
+    speak: bool = True  # ends with <tts_start>
+    think: bool = False  # ends with "<think>\n" (the Think variant reasons first)
 
     @property
     def n_patches(self) -> int:
@@ -190,7 +191,7 @@ class PromptBuilder:
             ids += self.text("<think>\n")
         elif speak:
             ids.append(self.ids.tts_start)
-        return Prompt(input_ids=ids, audio=audio, speak=speak and not think)
+        return Prompt(input_ids=ids, audio=audio, speak=speak and not think, think=think)
 
 
 def assistant_message(

@@ -23,6 +23,7 @@ import base64
 import binascii
 import json
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -261,6 +262,7 @@ def create_app(policy: Any, model_name: str = "step-audio-2-mini"):
             msgs, tools, speak = parse_request(body, workdir)
             params = _params(body, policy.params)
         except BadRequest as e:
+            shutil.rmtree(workdir, ignore_errors=True)
             return JSONResponse(
                 {"error": {"message": str(e), "type": "invalid_request_error"}}, 400
             )
@@ -269,7 +271,10 @@ def create_app(policy: Any, model_name: str = "step-audio-2-mini"):
         name = body.get("model") or model_name
 
         def events():
-            return policy.run(msgs, tools, speak=speak, params=params)
+            try:
+                yield from policy.run(msgs, tools, speak=speak, params=params)
+            finally:  # the request's audio files are not needed once it is answered
+                shutil.rmtree(workdir, ignore_errors=True)
 
         def chunk(
             delta: dict[str, Any], finish: str | None = None, usage: dict | None = None

@@ -59,9 +59,13 @@ def tiny_config(**overrides: Any) -> StepAudio2Config:
 
 
 def write_tiny_checkpoint(
-    out_dir: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32
+    out_dir: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32, token2wav: bool = True
 ) -> Path:
-    """Create `out_dir` with a random-weight tiny checkpoint; returns the directory."""
+    """Create `out_dir` with a random-weight tiny checkpoint; returns the directory.
+
+    With `token2wav` (and the `model.token2wav` package present) a tiny random-weight
+    `token2wav/` folder is written too, as in the official checkpoint layout.
+    """
     from model.stepaudio2.modeling import StepAudio2ForCausalLM
 
     out = Path(out_dir)
@@ -76,6 +80,12 @@ def write_tiny_checkpoint(
     )
     model.save_pretrained(out)
     write_tokenizer_files(out)
+    if token2wav:
+        try:
+            from model.token2wav import write_tiny_token2wav
+        except ImportError:  # pragma: no cover - token2wav not installed
+            return out
+        write_tiny_token2wav(out / "token2wav", seed=seed)
     return out
 
 
@@ -83,11 +93,11 @@ _SHARED: dict[int, Path] = {}
 
 
 def shared_tiny_checkpoint(seed: int = 0) -> Path:
-    """One tiny checkpoint per process (tests and demos share it)."""
+    """One tiny checkpoint (without token2wav/, for speed) per process, shared by tests."""
     import tempfile
 
     if seed not in _SHARED or not (_SHARED[seed] / "config.json").is_file():
         _SHARED[seed] = write_tiny_checkpoint(
-            Path(tempfile.mkdtemp(prefix="stepvox-sa2-tiny-")), seed=seed
+            Path(tempfile.mkdtemp(prefix="stepvox-sa2-tiny-")), seed=seed, token2wav=False
         )
     return _SHARED[seed]

@@ -22,8 +22,8 @@ RUN = (
 )
 
 
-def stepvox(*args, **kw):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+def stepvox(*args, env_extra=None, **kw):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env_extra or {})}
     return subprocess.Popen(
         [sys.executable, "-c", RUN, *args],
         cwd=ROOT,
@@ -59,9 +59,9 @@ def test_no_audio_is_one_line_and_exit_2(cmd):
 
 def test_serve_beyond_loopback_generates_and_checks_a_token(tmp_path):
     port = free_port()
-    env_home = {"STEPVOX_HOME": str(tmp_path)}
-    os.environ.update(env_home)
-    p = stepvox("serve", "--host", "0.0.0.0", "--port", str(port))
+    p = stepvox(
+        "serve", "--host", "0.0.0.0", "--port", str(port), env_extra={"STEPVOX_HOME": str(tmp_path)}
+    )
     try:
         token, deadline = None, time.time() + 60
         lines = []
@@ -90,8 +90,6 @@ def test_serve_beyond_loopback_generates_and_checks_a_token(tmp_path):
     finally:
         p.terminate()
         p.communicate(timeout=20)
-        for k in env_home:
-            os.environ.pop(k, None)
 
 
 def test_serve_reports_an_unusable_address():
@@ -107,3 +105,76 @@ def test_serve_reports_an_unusable_address():
     p = stepvox("serve", "--host", "no-such-host.invalid")
     out, err = p.communicate(timeout=60)
     assert p.returncode == 2 and "no-such-host.invalid" in err
+
+
+def test_chat_from_a_file_answers_and_ctrl_c_exits_with_the_conversation_saved(tmp_path):
+    import signal
+    import sqlite3
+    import threading
+
+    import numpy as np
+    import soundfile as sf
+
+    from tests.live.audio_helpers import silence, speech
+
+    q = tmp_path / "q.wav"
+    sf.write(
+        str(q),
+        np.concatenate([silence(0.3), speech("What time is it in Tokyo?"), silence(0.2)]),
+        16000,
+    )
+    out = tmp_path / "heard.wav"
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+        "STEPVOX_HOME": str(home),
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "300",
+    }
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            RUN,
+            "chat",
+            "--input-file",
+            str(q),
+            "--output-file",
+            str(out),
+            "--thread",
+            "cli-t1",
+            "--silence-ms",
+            "500",
+        ],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    watchdog = threading.Timer(150, p.kill)
+    watchdog.start()
+    lines = []
+    try:
+        for line in p.stdout:
+            lines.append(line.rstrip())
+            if line.rstrip().endswith("ms)"):
+                break  # the turn is done (its timings line follows the reply)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        rest, err = p.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+    lines += rest.splitlines()
+    text = "\n".join(lines)
+    assert p.returncode == 0, (text, err)
+    assert "you: What time is it in Tokyo?" in text or "tokyo" in text.lower(), text
+    assert "tool → " in text and "assistant:" in text, text
+    assert "conversation saved as 'cli-t1'" in text, text
+    audio, sr = sf.read(str(out))
+    assert np.abs(audio).max() > 0.05  # the reply was played (into the file)
+    with sqlite3.connect(home / "conversations.sqlite") as db:
+        threads = {r[0] for r in db.execute("SELECT DISTINCT thread_id FROM checkpoints")}
+    assert "cli-t1" in threads

@@ -117,7 +117,9 @@ def test_websocket_rejects_a_bad_start():
 def test_websocket_barge_in_stops_the_page_player_and_cancels():
     bot = SpeakingAssistant(pace=0.5)
     app = create_app(bot, endpoint=EndpointConfig(silence_ms=500))
-    q = (np.concatenate([silence(0.3), speech("What time is it in Tokyo?"), silence(1.0)]) * 32767).astype("<i2")
+    q = (
+        np.concatenate([silence(0.3), speech("What time is it in Tokyo?"), silence(1.0)]) * 32767
+    ).astype("<i2")
     stop = (np.concatenate([speech("Stop, please stop."), silence(0.3)]) * 32767).astype("<i2")
     with TestClient(app) as c, c.websocket_connect("/ws") as ws:
         ws.send_text(json.dumps({"type": "start", "sample_rate": 16000}))
@@ -127,7 +129,9 @@ def test_websocket_barge_in_stops_the_page_player_and_cancels():
             ws.send_bytes(q[i : i + 512].tobytes())
         while ws.receive().get("bytes") is None:  # until the reply's first audio frame
             pass
-        for i in range(0, stop.size, 512):  # the page's mic keeps streaming: the user talks over the reply
+        for i in range(
+            0, stop.size, 512
+        ):  # the page's mic keeps streaming: the user talks over the reply
             ws.send_bytes(stop[i : i + 512].tobytes())
         msgs = []
         for _ in range(5000):
@@ -143,3 +147,20 @@ def test_websocket_barge_in_stops_the_page_player_and_cancels():
     assert done["result"]["info"]["cancelled"] is True
     session = app.state.sessions[-1]
     assert session.turns[0].cancelled and session.barge_ins[0]["turn_running"]
+
+
+def test_corpus_upload_and_voices_on_the_real_assistant(real_assistant, tmp_path):
+    app = create_app(real_assistant, upload_dir=tmp_path)
+    with TestClient(app) as c:
+        assert isinstance(c.get("/api/voices").json(), list)
+        text = b"The community garden opens at seven in the morning and closes at dusk."
+        r = c.post("/api/corpus", files=[("files", ("garden.txt", text, "text/plain"))])
+        assert r.status_code == 200, r.text
+        assert "garden" in r.text
+        r = c.post(
+            "/api/corpus",
+            files=[("files", ("blob.bin", b"\x00\x01\x02", "application/octet-stream"))],
+        )
+        assert r.status_code == 200 and r.json()["skipped"][0][0].endswith(
+            "blob.bin"
+        )  # named, with why

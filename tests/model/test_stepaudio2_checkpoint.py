@@ -108,3 +108,35 @@ def test_no_weights_is_a_clear_error(tiny_dir, tmp_path):
     shutil.copy(tiny_dir / "config.json", d / "config.json")
     with pytest.raises(StepAudio2CheckpointError, match="no \\*.safetensors"):
         AutoModelForCausalLM.from_pretrained(d)
+
+
+def test_full_size_config_has_the_official_shapes():
+    from model.stepaudio2 import StepAudio2Config
+    from model.stepaudio2.modeling import expected_shapes
+
+    shapes = expected_shapes(StepAudio2Config())  # Step-Audio-2-mini, built on the meta device
+    assert shapes["encoder.positional_embedding.weight"] == (1500, 1280)
+    assert shapes["encoder.conv1.weight"] == (1280, 128, 3)
+    assert shapes["encoder.blocks.31.mlp.0.weight"] == (5120, 1280)
+    assert "encoder.blocks.32.attn_ln.weight" not in shapes
+    assert shapes["adapter.conv.weight"] == (1280, 1280, 3)
+    assert shapes["adapter.linear1.weight"] == (2048, 1280)
+    assert shapes["adapter.linear2.weight"] == (3584, 2048)
+    assert shapes["model.layers.27.self_attn.k_proj.weight"] == (512, 3584)
+    assert shapes["model.layers.27.mlp.down_proj.weight"] == (3584, 18944)
+    assert shapes["lm_head.weight"] == shapes["model.embed_tokens.weight"] == (158720, 3584)
+    n = sum(int(torch.tensor(s).prod()) for s in shapes.values())
+    assert 8.0e9 < n < 8.6e9  # "about 8B parameters"
+
+
+def test_sharded_checkpoint_with_index(tiny_dir, tmp_path):
+    m = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    out = tmp_path / "sharded"
+    m.save_pretrained(out, max_shard_size="30MB")
+    assert (out / "model.safetensors.index.json").is_file()
+    shards = sorted(out.glob("model-*.safetensors"))
+    assert len(shards) > 1
+    AutoModelForCausalLM.from_pretrained(out)
+    shards[-1].unlink()
+    with pytest.raises(StepAudio2CheckpointError, match="listed in the index but missing"):
+        AutoModelForCausalLM.from_pretrained(out)

@@ -92,11 +92,14 @@ def test_cancel_before_first_token(policy):
 
 
 def test_speaker_falls_back_to_embedded_tts(policy, tmp_path):
-    sp = policy.speaker()
-    assert type(sp).__name__ == "PiperSpeaker"
-    assert policy.last_info["speech"] == "embedded-tts-fallback"
+    sp = policy.speaker()  # the shared tiny checkpoint has no token2wav/ folder
+    assert sp.last_info["speech"] == "embedded-tts-fallback"
     chunks = list(sp.speak("Hello there.", [1, 2, 3], None))
-    assert chunks and chunks[0].samples.dtype == np.float32
+    assert chunks and chunks[0].samples.dtype == np.float32 and chunks[0].sample_rate == 22050
+    assert sp.last_info == {
+        "speech": "embedded-tts-fallback",
+        "speech_detail": f"{policy.model_dir / 'token2wav'} does not exist",
+    }
 
 
 def test_bad_model_dir_is_a_clear_error(tmp_path):
@@ -116,5 +119,90 @@ def test_spoken_turn_through_the_graph(policy, question, tmp_path):
     finally:
         a.close()
     assert res.policy == "step-audio-2"
-    assert res.info.get("speech") == "embedded-tts-fallback"
+    assert (
+        res.info.get("speech") == "embedded-tts-fallback"
+    )  # no token2wav/ in the shared tiny checkpoint
     assert res.reply_audio and sf.info(res.reply_audio).frames > 0 or not res.reply_text.strip()
+
+
+class ScriptedGenerator:
+    """Stands in for the decoder only: replays fixed token ids, records each request."""
+
+    def __init__(self, scripts):
+        self.scripts = list(scripts)
+        self.requests = []
+
+    def stream(self, requests, params, *, cancel=None, on_token=None, results=None):
+        from model.stepaudio2.generation import GenerationResult, StepOutput
+
+        self.requests.append(requests[0])
+        script = self.scripts.pop(0)
+        for i, t in enumerate(script, 1):
+            yield StepOutput(step=i, tokens=[t])
+        if results is not None:
+            results[:] = [
+                GenerationResult(
+                    tokens=script, finish_reason="stop", prompt_tokens=len(requests[0].input_ids)
+                )
+            ]
+
+
+def test_malformed_tool_call_goes_back_to_the_model_as_an_error(question):
+    pol = get_policy("step-audio-2", model_dir=shared_tiny_checkpoint(), device="cpu")
+    m, tok, ids, _ = pol.load()
+
+    def enc(s):
+        return tok(s, add_special_tokens=False)["input_ids"]
+
+    open_, close = (
+        tok.convert_tokens_to_ids("<tool_call>"),
+        tok.convert_tokens_to_ids("</tool_call>"),
+    )
+    bad = [
+        *enc("Checking"),
+        ids.audio_offset + 7,
+        ids.tts_end,
+        open_,
+        *enc('function\nget_time\n{"city": Tok'),
+        close,
+        ids.eot,
+    ]
+    unknown = [open_, *enc('function\nget_weather\n{"city": "Tokyo"}'), close, ids.eot]
+    good = [open_, *enc('function\nget_time\n{"city": "Tokyo"}'), close, ids.eot]
+    scripted = ScriptedGenerator([bad, unknown, good])
+    pol._loaded = (m, tok, ids, scripted)
+    events = list(pol.stream([_user(question)], TOOLS))
+    calls = [e for e in events if isinstance(e, ToolCall)]
+    assert [(c.name, c.arguments) for c in calls] == [("get_time", {"city": "Tokyo"})]
+    assert events[-1].reason == "tool_calls"
+    errs = events[-1].info["tool_errors"]
+    assert (
+        "arguments of get_time are not valid JSON" in errs[0]
+        and "no tool named 'get_weather'" in errs[1]
+    )
+    second = tok.decode(scripted.requests[1].input_ids, skip_special_tokens=False)
+    assert second.endswith("<|BOT|>input\nError: arguments of get_time are not valid JSON: Expecting value at char 9. "
+                           "Call the tool again with valid JSON arguments.<|EOT|><|BOT|>assistant\n<tts_start>")  # fmt: skip
+    assert [c for e in events if isinstance(e, AudioTokens) for c in e.tokens] == [7]
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Checking"
+
+
+def test_think_variant_reasons_then_speaks(question):
+    pol = get_policy("step-audio-2", model_dir=shared_tiny_checkpoint(), device="cpu", think=True)
+    m, tok, ids, _ = pol.load()
+
+    def enc(s):
+        return tok(s, add_special_tokens=False)["input_ids"]
+
+    reasoning = enc("They ask the time.</think>")
+    reply = [*enc("It is nine."), ids.audio_offset + 1, ids.audio_offset + 2, ids.tts_end, ids.eot]
+    scripted = ScriptedGenerator([reasoning + enc("never reached"), reply])
+    pol._loaded = (m, tok, ids, scripted)
+    events = list(pol.stream([_user(question)], []))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "It is nine."
+    assert [c for e in events if isinstance(e, AudioTokens) for c in e.tokens] == [1, 2]
+    assert events[-1].info["thinking"] == "They ask the time."
+    first = tok.decode(scripted.requests[0].input_ids, skip_special_tokens=False)
+    second = tok.decode(scripted.requests[1].input_ids, skip_special_tokens=False)
+    assert first.endswith("<|BOT|>assistant\n<think>\n")
+    assert second.endswith("<think>\nThey ask the time.</think>\n\n<tts_start>")

@@ -227,3 +227,14 @@ def test_unreadable_audio_names_the_file(tok, ids, tmp_path):
         PromptBuilder(tok, ids).build(
             [Message(role="user", parts=[AudioPart(path=str(bad), sample_rate=16000)])]
         )
+
+
+def test_voice_hint_line():
+    from model.policy import VoiceSpec
+    from model.stepaudio2.policy import voice_hint
+
+    assert voice_hint(None) == "" and voice_hint(VoiceSpec()) == ""
+    hint = voice_hint(
+        VoiceSpec(voice_id="v7", name="Ada", attributes={"gender": "female", "age": "young"})
+    )
+    assert hint == "Speak in the voice 'Ada' (age: young, gender: female)."

@@ -102,3 +102,14 @@ def test_huge_file_skipped_without_reading(tmp_path: Path) -> None:
         fh.truncate(40 * 1024 * 1024)
     with pytest.raises(SkipFile, match="file too large"):
         load_file(f)
+
+
+def test_pdf_pages_become_sections_and_hyphens_rejoin(tmp_path: Path) -> None:
+    from .conftest import make_pdf
+
+    f = make_pdf(tmp_path / "r.pdf", ["Structures man-\nagement guide", "Second page text"])
+    doc = load_file(f)
+    assert [b.text for b in doc.blocks] == [
+        "page 1", "Structures management guide", "page 2", "Second page text",
+    ]  # fmt: skip
+    assert [c.section for c in chunk_document(doc)] == ["page 1", "page 2"]

@@ -59,3 +59,17 @@ def test_campplus_library(tmp_path, small_clips):
     # the speaker model is a property of the library: reopened without a folder it stays CAM++
     with pytest.raises(ValueError, match="token2wav"):
         VoiceLibrary(tmp_path / "lib").search(audio=[small_clips[0]])
+
+
+def test_switching_speaker_model_recomputes_from_stored_audio(tmp_path, small_clips):
+    t2w = tmp_path / "token2wav"
+    t2w.mkdir()
+    tiny_campplus(t2w / "campplus.onnx")
+    with VoiceLibrary(tmp_path / "lib") as lib:  # resemblyzer by default
+        for c in small_clips[:2]:
+            lib.add(c)
+    with VoiceLibrary(tmp_path / "lib", speaker_embedder="campplus", token2wav_dir=t2w) as lib:
+        assert lib.speaker_space == "speaker:campplus"
+        hits = lib.search(audio=[small_clips[1]], top_k=2)
+        assert [h.name for h in hits][0] == small_clips[1].stem and len(hits) == 2
+        assert lib.store.missing_embeddings("speaker:campplus") == []

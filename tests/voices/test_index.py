@@ -13,8 +13,12 @@ def clustered(n: int, d: int = 64, per: int = 10, seed: int = 0) -> tuple[np.nda
     centers = rng.standard_normal((n // per, d)).astype(np.float32)
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
     sigma = 0.5 / np.sqrt(d)
-    x = centers[np.arange(n) % len(centers)] + sigma * rng.standard_normal((n, d)).astype(np.float32)
-    q = centers[rng.integers(0, len(centers), 100)] + sigma * rng.standard_normal((100, d)).astype(np.float32)
+    x = centers[np.arange(n) % len(centers)] + sigma * rng.standard_normal((n, d)).astype(
+        np.float32
+    )
+    q = centers[rng.integers(0, len(centers), 100)] + sigma * rng.standard_normal((100, d)).astype(
+        np.float32
+    )
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return x, q

@@ -150,3 +150,16 @@ def test_dedupe_check_export_import_remove(lib, small_clips, tmp_path):
     assert not Path(removed.audio_path).exists() and lib.get(extra.id) is None
     assert all(h.id != extra.id for h in lib.search(audio=[small_clips[1]], top_k=5))
     other.close()
+
+
+def test_described_gender_beats_f0_estimate(tmp_path, libri_files):
+    """Reader 118 is a man with a ~200 Hz voice: F0 says female, his description says male."""
+    clip = next(f for f in libri_files if f.name.startswith("118-"))
+    lib = VoiceLibrary(tmp_path / "lib")
+    bruno = lib.add(clip, name="Bruno", description="a calm male narrator")
+    assert bruno.gender == "male" and bruno.gender_source == "description"
+    assert bruno.extra["gender_estimated"] == "female"
+    assert lib.search(text="a calm male voice", top_k=1)[0].name == "Bruno"
+    v = lib.update("Bruno", description="a calm narrator")
+    assert v.gender_source == "estimated" and v.gender == "female"
+    lib.close()

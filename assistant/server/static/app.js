@@ -121,13 +121,18 @@
   async function start() {
     $("start").disabled = true;
     setStatus("starting microphone…", "starting");
-    ctx = new AudioContext({ sampleRate: RATE, latencyHint: "interactive" });
-    await ctx.audioWorklet.addModule("/static/mic-worklet.js");
-    await ctx.audioWorklet.addModule("/static/player-worklet.js");
     const stream = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: false },
     });
-    const src = ctx.createMediaStreamSource(stream);
+    // a 16 kHz context spares resampling; browsers that cannot connect a mic of another rate
+    // to it (Firefox) get the default rate, and the server resamples
+    let src = null;
+    for (const rate of [RATE, null]) {
+      ctx = rate ? new AudioContext({ sampleRate: rate, latencyHint: "interactive" }) : new AudioContext({ latencyHint: "interactive" });
+      try { src = ctx.createMediaStreamSource(stream); break; } catch (e) { await ctx.close(); if (!rate) throw e; }
+    }
+    await ctx.audioWorklet.addModule("/static/mic-worklet.js");
+    await ctx.audioWorklet.addModule("/static/player-worklet.js");
     mic = new AudioWorkletNode(ctx, "mic-capture", { numberOfInputs: 1, numberOfOutputs: 0 });
     player = new AudioWorkletNode(ctx, "stream-player", { numberOfInputs: 0, numberOfOutputs: 1, outputChannelCount: [1] });
     player.connect(ctx.destination);
@@ -178,7 +183,14 @@
     $("corpus-result").textContent = "uploading…";
     const r = await fetch("/api/corpus", { method: "POST", body: fd, headers: authHeaders() });
     const body = await r.json().catch(() => ({}));
-    $("corpus-result").textContent = r.ok ? "added: " + JSON.stringify(body) : "error: " + (body.detail || r.status);
+    if (!r.ok) { $("corpus-result").textContent = "error: " + (body.detail || r.status); return; }
+    const base = (p) => String(Array.isArray(p) ? p[0] : p).split("/").pop();
+    const parts = [];
+    if (body.added && body.added.length) parts.push("added " + body.added.map(base).join(", "));
+    if (body.updated && body.updated.length) parts.push("updated " + body.updated.map(base).join(", "));
+    if (body.unchanged && body.unchanged.length) parts.push("unchanged " + body.unchanged.map(base).join(", "));
+    if (body.skipped && body.skipped.length) parts.push("skipped " + body.skipped.map((s) => `${base(s)} (${s[1]})`).join(", "));
+    $("corpus-result").textContent = parts.length ? parts.join("; ") : JSON.stringify(body);
   });
   loadVoices();
 })();

@@ -1,0 +1,54 @@
+"""The terminal transcript renders every kind of turn event (rich, to a captured console)."""
+
+import io
+
+from rich.console import Console
+
+from agents.events import ToolResult, TurnDone, TurnResult, VoiceChanged
+from assistant.live.session import SessionEvent
+from assistant.live.transcript import TranscriptView
+from model.events import TextDelta, ToolCall, Transcript
+
+
+def test_transcript_shows_speech_tools_voice_changes_and_interruptions():
+    buf = io.StringIO()
+    view = TranscriptView(Console(file=buf, width=120, color_system=None))
+    call = ToolCall(id="c1", name="audio_search", arguments={"query": "calm older man"})
+    events = [
+        SessionEvent(kind="speech_start", info={"sample": 100}),
+        Transcript(text="Speak like a calm older man."),
+        call,
+        call,  # the graph re-announces the call when it runs it: shown once
+        ToolResult(id="c1", name="audio_search", content='[{"id": "v7", "name": "Arthur"}]'),
+        VoiceChanged(voice_id="v7", name="Arthur"),
+        TextDelta(text="Of course. "),
+        TextDelta(text="How is this?"),
+        SessionEvent(kind="barge_in", info={"detect_ms": 96.0}),
+        TurnDone(
+            result=TurnResult(
+                transcript="x",
+                reply_text="y",
+                policy="embedded",
+                thread="t",
+                timings_ms={"asr": 812.0},
+            )
+        ),
+    ]
+    for ev in events:
+        view.handle(ev)
+    assert view.lines == [
+        "… listening",
+        "you: Speak like a calm older man.",
+        'tool call: audio_search {"query": "calm older man"}',
+        'tool result: audio_search: [{"id": "v7", "name": "Arthur"}]',
+        "voice changed: Arthur",
+        "assistant: Of course. How is this?",
+        "interrupted (detected 96 ms after onset)",
+        "timings: asr 812",
+    ]
+    out = buf.getvalue()
+    assert (
+        "voice → Arthur" in out
+        and "tool → audio_search" in out
+        and "assistant: Of course. How is this?" in out
+    )
