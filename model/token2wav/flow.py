@@ -15,8 +15,10 @@ Facts from the public Step-Audio 2 code (`cosyvoice2/flow/flow.py`,
   rate 0.7: v = 1.7 * v(mu, spk, cond) - 0.7 * v(0, 0, 0).
 - streaming: `setup_cache` runs the prompt (with `pre_lookahead_len` look-ahead tokens)
   through the encoder and every Euler step of the estimator to fill their caches;
-  `inference_chunk` continues from them. The noise of a chunk is read at the absolute
-  frame offset (= cached frames), as in one-shot synthesis.
+  `inference_chunk` continues from them. The noise of a chunk is read at its absolute
+  frame position, as in one-shot synthesis (the reference reads it at the cache length).
+- `inference(..., chunk_size=n)` applies the same chunking as block-causal attention
+  masks in one pass, reproducing streaming's numbers.
 """
 
 from __future__ import annotations
