@@ -211,11 +211,10 @@ class Assistant:
     def list_voices(self) -> list[dict[str, Any]]:
         from voices import VoiceLibrary
 
-        lib = VoiceLibrary(self.home / "voices")
-        return [v.model_dump(mode="json") for v in lib.list()] if hasattr(lib, "list") else []
+        return [v.model_dump(mode="json") for v in VoiceLibrary(self.home / "voices").list()]
 
     def add_corpus(self, paths: list[str | Path], name: str = "default") -> dict[str, Any]:
         from retrieval import CorpusStore
 
         report = CorpusStore(self.home / "corpora").add([Path(p) for p in paths], name=name)
-        return report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report)
+        return report.model_dump(mode="json")

@@ -153,7 +153,9 @@ def build_graph(policy: Policy, tools: list[BaseTool], checkpointer: Any = None)
                 # a speech-native policy hears the audio itself; the transcript in the turn's
                 # record (and for later text-only consumers) comes from the embedded recognizer
                 t1 = time.perf_counter()
-                text_heard = _transcribe(audio[-1].path)
+                from model.embedded.asr import WhisperASR
+
+                text_heard = WhisperASR().transcribe_file(audio[-1].path)
                 _timing(turn, "asr_record", (time.perf_counter() - t1) * 1000)
                 audio[-1].transcript = text_heard
                 updates.insert(0, to_langchain(user))
@@ -268,19 +270,6 @@ def build_graph(policy: Policy, tools: list[BaseTool], checkpointer: Any = None)
     g.add_edge("after_tools", "policy")
     g.add_edge("speak", END)
     return g.compile(checkpointer=checkpointer)
-
-
-def _transcribe(path: str) -> str:
-    from model.embedded.asr import WhisperASR
-
-    samples, sr = sf.read(path, dtype="float32")
-    if samples.ndim > 1:
-        samples = samples.mean(axis=1)
-    if sr != 16000:
-        import librosa
-
-        samples = librosa.resample(samples, orig_sr=sr, target_sr=16000)
-    return WhisperASR().transcribe(np.asarray(samples, dtype=np.float32), 16000)
 
 
 def _voice_from_result(content: str) -> VoiceSpec | None:

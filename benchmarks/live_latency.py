@@ -65,22 +65,17 @@ def stage_split(rec, playback_ms: float, endpoint_ms: float) -> dict[str, float]
     return st
 
 
-def run_terminal(
-    assistant, question: np.ndarray, silence_ms: int, thread: str
-) -> tuple[float, dict]:
+def file_loop(assistant, source, thread: str, silence_ms: int):
+    """A VoiceLoop over a file-backed mic (`source`: samples or a generator of blocks) and a
+    48 kHz file-backed speaker; returns (loop, input stream, output stream)."""
     from assistant.live.endpointer import EndpointConfig
     from assistant.live.loop import VoiceLoop
     from assistant.live.stream import FileInputStream, FileOutputStream
 
-    lead = np.zeros(int(0.4 * SR), np.float32)
-    tail = np.zeros(int(8 * SR), np.float32)
-    speech_end = lead.size + int(np.nonzero(np.abs(question) > 0.01)[0][-1]) + 1
     holder = {}
 
     def make_in(cb):
-        holder["in"] = FileInputStream(
-            np.concatenate([lead, question, tail]), samplerate=SR, blocksize=BLOCK, callback=cb
-        )
+        holder["in"] = FileInputStream(source, samplerate=SR, blocksize=BLOCK, callback=cb)
         return holder["in"]
 
     def make_out(cb):
@@ -94,10 +89,19 @@ def run_terminal(
         thread_id=thread,
         endpoint=EndpointConfig(silence_ms=silence_ms),
     )
-    out = holder["out"]
+    return loop, holder["in"], holder["out"]
+
+
+def run_terminal(
+    assistant, question: np.ndarray, silence_ms: int, thread: str
+) -> tuple[float, dict]:
+    lead = np.zeros(int(0.4 * SR), np.float32)
+    tail = np.zeros(int(8 * SR), np.float32)
+    speech_end = lead.size + int(np.nonzero(np.abs(question) > 0.01)[0][-1]) + 1
+    loop, mic, out = file_loop(assistant, np.concatenate([lead, question, tail]), thread, silence_ms)
     loop.run(until=lambda s: out.first_sound_time is not None, max_seconds=60)
     rec = loop.session.turns[0]
-    t_end = holder["in"].wall_time_of(speech_end)
+    t_end = mic.wall_time_of(speech_end)
     total = (out.first_sound_time - t_end) * 1000
     stages = stage_split(
         rec,
@@ -167,10 +171,6 @@ def run_barge_in(
     assistant, question: np.ndarray, interrupt: np.ndarray, thread: str
 ) -> tuple[float, float]:
     """Speech over the reply: onset -> playback stopped, and onset -> first silent output block."""
-    from assistant.live.endpointer import EndpointConfig
-    from assistant.live.loop import VoiceLoop
-    from assistant.live.stream import FileInputStream, FileOutputStream
-
     st: dict = {"n": 0}
 
     def script():
@@ -192,31 +192,14 @@ def run_barge_in(
         yield interrupt
         yield np.zeros(int(3 * SR), np.float32)
 
-    holder = {}
-
-    def make_in(cb):
-        holder["in"] = FileInputStream(script(), samplerate=SR, blocksize=BLOCK, callback=cb)
-        return holder["in"]
-
-    def make_out(cb):
-        holder["out"] = FileOutputStream(samplerate=48000, blocksize=480, callback=cb)
-        return holder["out"]
-
-    loop = VoiceLoop(
-        assistant,
-        make_input=make_in,
-        make_output=make_out,
-        thread_id=thread,
-        endpoint=EndpointConfig(silence_ms=500),
-    )
+    loop, mic, out = file_loop(assistant, script(), thread, silence_ms=500)
     st["player"] = loop.player
     loop.run(
         until=lambda s: bool(s.barge_ins) and time.perf_counter() - s.barge_ins[0]["time"] > 0.3,
         max_seconds=60,
     )
-    onset = holder["in"].wall_time_of(st["onset"])
+    onset = mic.wall_time_of(st["onset"])
     stop = loop.session.barge_ins[0]["time"]
-    out = holder["out"]
     k = next(i for i, t in enumerate(out.block_times) if t > stop)
     return (stop - onset) * 1000, (out.block_times[k] - onset) * 1000
 

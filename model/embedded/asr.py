@@ -52,3 +52,15 @@ class WhisperASR:
             initial_prompt=self.prompt,
         )
         return " ".join(s.text.strip() for s in segments).strip()
+
+    def transcribe_file(self, path: str | Path) -> str:
+        """Transcribe an audio file (any rate or channel count libsndfile reads)."""
+        import soundfile as sf
+
+        samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        mono = samples.mean(axis=1)
+        if sr != 16000:
+            import librosa
+
+            mono = librosa.resample(mono, orig_sr=sr, target_sr=16000)
+        return self.transcribe(np.asarray(mono, dtype=np.float32), 16000)

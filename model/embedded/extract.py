@@ -86,6 +86,16 @@ _OPS = [
 ]
 
 
+# "add 5 and 7", "subtract 3 from 10", ...: the verb names the operator, the order of the
+# numbers depends on the verb
+_COMMANDS = [
+    (rf"\badd\s+({_NUM})\s+(?:and|to)\s+({_NUM})", "{0} + {1}"),
+    (rf"\bsubtract\s+({_NUM})\s+from\s+({_NUM})", "{1} - {0}"),
+    (rf"\bmultiply\s+({_NUM})\s+(?:by|and|with)\s+({_NUM})", "{0} * {1}"),
+    (rf"\bdivide\s+({_NUM})\s+by\s+({_NUM})", "{0} / {1}"),
+]
+
+
 def spoken_arithmetic(text: str, previous_result: float | None = None) -> str | None:
     """An arithmetic expression in the text, in the calculator's syntax, or None.
 
@@ -96,18 +106,10 @@ def spoken_arithmetic(text: str, previous_result: float | None = None) -> str | 
     """
     t = words_to_numbers(text.lower())
     t = t.replace("what's", "what is")
-    m = re.search(rf"\badd\s+({_NUM})\s+(?:and|to)\s+({_NUM})", t)
-    if m:
-        return f"{m.group(1)} + {m.group(2)}"
-    m = re.search(rf"\bsubtract\s+({_NUM})\s+from\s+({_NUM})", t)
-    if m:
-        return f"{m.group(2)} - {m.group(1)}"
-    m = re.search(rf"\bmultiply\s+({_NUM})\s+(?:by|and|with)\s+({_NUM})", t)
-    if m:
-        return f"{m.group(1)} * {m.group(2)}"
-    m = re.search(rf"\bdivide\s+({_NUM})\s+by\s+({_NUM})", t)
-    if m:
-        return f"{m.group(1)} / {m.group(2)}"
+    for pattern, template in _COMMANDS:
+        m = re.search(pattern, t)
+        if m:
+            return template.format(*m.groups())
     t = re.sub(rf"({_NUM})\s*(?:percent|%)\s+of\s+({_NUM})", r"(\1 / 100 * \2)", t)
     t = re.sub(rf"\b(?:the\s+)?square root of\s+({_NUM})", r"sqrt(\1)", t)
     t = re.sub(rf"({_NUM})\s+squared\b", r"\1 ^ 2", t)

@@ -8,9 +8,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import soundfile as sf
-
 from model.embedded import answer
 from model.embedded.asr import WhisperASR
 from model.embedded.embed import TextEmbedder
@@ -55,13 +52,7 @@ class EmbeddedPolicy:
 
     # -- hearing -------------------------------------------------------------
     def transcribe(self, part: AudioPart) -> str:
-        samples, sr = sf.read(part.path, dtype="float32", always_2d=True)
-        samples = samples.mean(axis=1)
-        if sr != 16000:
-            import librosa
-
-            samples = librosa.resample(samples, orig_sr=sr, target_sr=16000)
-        return self.asr.transcribe(np.asarray(samples, dtype=np.float32), 16000)
+        return self.asr.transcribe_file(part.path)
 
     # -- the policy ------------------------------------------------------------
     def stream(

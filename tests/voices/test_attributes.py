@@ -71,13 +71,3 @@ def test_kaldi_fbank_shape_and_peak():
     lo, hi = mel(20), mel(8000)
     centres = lo + (np.arange(80) + 1) * (hi - lo) / 81
     assert abs(int(feat.mean(0).argmax()) - int(np.abs(centres - mel(1000)).argmin())) <= 1
-
-
-def test_prosody_mapping():
-    from voices.prosody import prosody_for
-
-    p = prosody_for(
-        {"median_f0_hz": 240.0, "speaking_rate": 5.0}, reference_f0=120.0, reference_rate=4.0
-    )
-    assert p == {"length_scale": 0.8, "pitch_shift_semitones": 6.0}
-    assert prosody_for({}, 120.0, 4.0) == {"length_scale": 1.0, "pitch_shift_semitones": 0.0}
