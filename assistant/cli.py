@@ -14,7 +14,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+import warnings  # noqa: E402
+
 import typer  # noqa: E402
+
+# resemblyzer -> webrtcvad imports pkg_resources, which warns on every run
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 from assistant import cli_corpus, cli_live, cli_stepaudio2, cli_token2wav, cli_voices  # noqa: E402
 from assistant.errors import UserError  # noqa: E402
