@@ -1,4 +1,4 @@
-"""stepvox.model: policies (embedded, Step-Audio 2, remote), token2wav, shared message types."""
+"""stepvox.model: policies (embedded, Step-Audio 2, remote), token2wav, message and event types."""
 
 # registers model_type "step_audio_2" with transformers' Auto classes
 from model import stepaudio2 as _stepaudio2  # noqa: F401
@@ -6,6 +6,7 @@ from model.events import (
     AudioChunk,
     AudioTokens,
     Done,
+    Event,
     PolicyEvent,
     TextDelta,
     ToolCall,
@@ -19,14 +20,21 @@ from model.messages import (
     ToolCallPart,
     ToolResultPart,
     VoiceRefPart,
-    from_langchain,
-    to_langchain,
 )
-from model.policy import CancelToken, Policy, Speaker, ToolSpec, VoiceSpec, get_policy
+from model.policy import (
+    CancelToken,
+    Policy,
+    PreviousCall,
+    Speaker,
+    SpeechSegment,
+    ToolSpec,
+    VoiceSpec,
+)
+from model.registry import get_policy, policy_names, register
 
 __all__ = [
-    "AudioChunk", "AudioTokens", "Done", "PolicyEvent", "TextDelta", "ToolCall", "Transcript",
-    "AudioPart", "AudioTokensPart", "Message", "TextPart", "ToolCallPart", "ToolResultPart",
-    "VoiceRefPart", "from_langchain", "to_langchain", "CancelToken", "Policy", "Speaker",
-    "ToolSpec", "VoiceSpec", "get_policy",
+    "AudioChunk", "AudioTokens", "Done", "Event", "PolicyEvent", "TextDelta", "ToolCall",
+    "Transcript", "AudioPart", "AudioTokensPart", "Message", "TextPart", "ToolCallPart",
+    "ToolResultPart", "VoiceRefPart", "CancelToken", "Policy", "PreviousCall", "Speaker",
+    "SpeechSegment", "ToolSpec", "VoiceSpec", "get_policy", "policy_names", "register",
 ]

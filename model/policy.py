@@ -1,31 +1,55 @@
-"""The policy protocol: messages + tools in, a stream of events out.
+"""The policy contract: messages + tools in, a stream of events out; a speaker makes the sound.
 
-Three implementations are chosen by name (`get_policy`): `embedded` (offline default),
-`step-audio-2` (a local checkpoint directory) and `remote` (an OpenAI-compatible
-Step-Audio 2 server). A policy also owns how its replies become sound (`speaker`):
-the embedded policy speaks text with Piper, Step-Audio 2 turns audio tokens into
-speech with token2wav.
+This module holds only the contract types (it imports nothing else from the project but
+the message and event types). Implementations are found by name in `model.registry`.
+
+A policy's `stream(messages, tools, voice=, cancel=)` yields `model.events.PolicyEvent`s
+(`Transcript`, `TextDelta`, `AudioTokens`, `ToolCall`, and one final `Done` whose `info`
+carries everything that turn wants to report). Its `speaker()` turns those events into
+audio *as they arrive*: the graph opens one `SpeechSegment` per spoken stretch (up to a
+tool call or the end of the generation) and feeds it every text delta and audio-token
+group; the segment returns `AudioChunk`s as soon as a sentence (text speakers) or a
+25-token chunk plus look-ahead (token2wav) is ready.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from model.events import AudioChunk, PolicyEvent
 from model.messages import Message
 
 
+class PreviousCall(BaseModel):
+    """The last tool call of the conversation (for follow-ups such as "and in London?")."""
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    result: str = ""
+
+
 class ToolSpec(BaseModel):
-    """What a policy knows about a tool: its JSON schema plus example phrasings."""
+    """What a policy knows about a tool: its JSON schema, plus what a router without a
+    language model needs (example phrasings, cue words, an argument parser, and how a
+    result is said aloud). The callables never leave the process (excluded from dumps)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     name: str
     description: str
     parameters: dict[str, Any] = Field(default_factory=dict)  # JSON schema
     examples: list[str] = Field(default_factory=list)
+    cues: list[str] = Field(default_factory=list)
+    # (request text, previous call or None) -> arguments, or None when they are not there
+    parse: Callable[[str, PreviousCall | None], dict[str, Any] | None] | None = Field(
+        default=None, exclude=True
+    )
+    # (parsed JSON result or raw text, arguments) -> one or two spoken sentences
+    say: Callable[[Any, dict[str, Any]], str] | None = Field(default=None, exclude=True)
 
 
 class VoiceSpec(BaseModel):
@@ -40,7 +64,7 @@ class VoiceSpec(BaseModel):
 
 
 class CancelToken:
-    """Set from another thread (barge-in) to stop a running generation."""
+    """Set from another thread (barge-in) to stop a running generation and its speech."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
@@ -54,12 +78,23 @@ class CancelToken:
 
 
 @runtime_checkable
+class SpeechSegment(Protocol):
+    """One spoken stretch of a reply, fed while the policy generates."""
+
+    info: dict[str, Any]  # e.g. {"speech": "token2wav"}: how this segment was spoken
+
+    def text(self, delta: str) -> Iterator[AudioChunk]: ...
+
+    def tokens(self, tokens: list[int]) -> Iterator[AudioChunk]: ...
+
+    def end(self) -> Iterator[AudioChunk]: ...
+
+
+@runtime_checkable
 class Speaker(Protocol):
     sample_rate: int
 
-    def speak(
-        self, text: str, audio_tokens: list[int], voice: VoiceSpec | None = None
-    ) -> Iterator[AudioChunk]: ...
+    def segment(self, voice: VoiceSpec | None = None) -> SpeechSegment: ...
 
 
 @runtime_checkable
@@ -76,23 +111,3 @@ class Policy(Protocol):
     ) -> Iterator[PolicyEvent]: ...
 
     def speaker(self) -> Speaker: ...
-
-
-def get_policy(name: str = "embedded", **options: Any) -> Policy:
-    """Build a policy by name. Options are passed to its constructor."""
-    if name == "embedded":
-        from model.embedded.policy import EmbeddedPolicy
-
-        return EmbeddedPolicy(**options)
-    if name == "step-audio-2":
-        from model.stepaudio2.policy import StepAudio2Policy
-
-        return StepAudio2Policy(**options)
-    if name == "remote":
-        from model.remote import RemotePolicy
-
-        return RemotePolicy(**options)
-    raise ValueError(f"unknown policy {name!r} (choose embedded, step-audio-2 or remote)")
-
-
-POLICY_NAMES = ("embedded", "step-audio-2", "remote")

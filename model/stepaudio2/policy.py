@@ -13,7 +13,7 @@ error and lets the model try again (`tool_error_retries` times).
 
 `speaker()` returns the token2wav speaker when `model.token2wav` is importable and the
 checkpoint has a `token2wav/` folder; otherwise the embedded Piper speaker reads the
-reply text, and `last_info["speech"]` says "embedded-tts-fallback".
+reply text, and the segment's `info["speech"]` says "embedded-tts-fallback".
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from model.events import AudioTokens, Done, PolicyEvent, TextDelta, ToolCall
 from model.messages import Message
-from model.policy import CancelToken, Speaker, ToolSpec, VoiceSpec
+from model.policy import CancelToken, ToolSpec, VoiceSpec
 from model.stepaudio2.generation import GenerationRequest, SamplingParams, StepAudio2Generator
 from model.stepaudio2.parser import (
     AudioOut,
@@ -40,6 +41,7 @@ from model.stepaudio2.parser import (
     ToolCallOut,
 )
 from model.stepaudio2.prompt import PromptBuilder
+from model.stepaudio2.speech import StepAudio2Speaker
 from model.stepaudio2.tokens import SpecialIds
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -133,18 +135,13 @@ class StepAudio2Policy:
         self.tool_error_retries = tool_error_retries
         self.audio_chunk_tokens = max(1, audio_chunk_tokens)
         self.token2wav_dir = Path(token2wav_dir) if token2wav_dir else self.model_dir / "token2wav"
-        self.last_info: dict[str, Any] = {"policy": self.name, "speech": self._speech_mode()[0]}
         self._lock = threading.Lock()
         self._loaded: tuple[Any, Any, SpecialIds, StepAudio2Generator] | None = None
-        self._speaker: Speaker | None = None
+        self._speaker: StepAudio2Speaker | None = None
 
     # -- loading -----------------------------------------------------------
     def load(self) -> tuple[Any, Any, SpecialIds, StepAudio2Generator]:
         if self._loaded is None:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            import model  # noqa: F401  (registers step_audio_2 with the Auto classes)
-
             tok = AutoTokenizer.from_pretrained(str(self.model_dir))
             ids = SpecialIds.from_tokenizer(tok)
             m = AutoModelForCausalLM.from_pretrained(str(self.model_dir), dtype=self.dtype)
@@ -155,19 +152,11 @@ class StepAudio2Policy:
         return self._loaded
 
     # -- speech ------------------------------------------------------------
-    def _speech_mode(self) -> tuple[str, str]:
-        from model.stepaudio2.speech import speech_mode
-
-        return speech_mode(self.token2wav_dir)
-
-    def speaker(self) -> Speaker:
-        """token2wav for replies with audio tokens, the embedded Piper TTS otherwise;
-        its `last_info["speech"]` tells which one spoke the last reply."""
+    def speaker(self) -> StepAudio2Speaker:
+        """token2wav for replies with audio tokens, the embedded Piper TTS otherwise; each
+        segment's `info["speech"]` tells which one spoke."""
         if self._speaker is None:
-            from model.stepaudio2.speech import StepAudio2Speaker
-
             self._speaker = StepAudio2Speaker(self.token2wav_dir, device=str(self.device))
-            self.last_info.update(self._speaker.last_info)
         return self._speaker
 
     # -- the turn ----------------------------------------------------------
@@ -333,15 +322,11 @@ class StepAudio2Policy:
             audio_tokens=n_audio,
             first_token_ms=round(first_token_s * 1000, 1) if first_token_s is not None else None,
             tokens_per_s=round(n_generated / elapsed, 2) if elapsed > 0 else None,
-            speech="token2wav"
-            if n_audio and self._speech_mode()[0] == "token2wav"
-            else "embedded-tts-fallback",
         )
         if errors:
             info["tool_errors"] = errors
         if thinking:
             info["thinking"] = "".join(thinking)
-        self.last_info = info
         if reason == "cancelled":
             yield Done(reason="cancelled", info=info)
         elif calls:

@@ -1,5 +1,6 @@
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
+from agents.messages import from_langchain, to_langchain
 from model.messages import (
     AudioPart,
     AudioTokensPart,
@@ -8,8 +9,6 @@ from model.messages import (
     ToolCallPart,
     ToolResultPart,
     VoiceRefPart,
-    from_langchain,
-    to_langchain,
 )
 
 
