@@ -3,7 +3,7 @@
 from assistant.live.endpointer import EndpointConfig, Endpointer
 from assistant.live.loop import VoiceLoop, sounddevice_factories
 from assistant.live.playback import Player
-from assistant.live.session import LiveSession, SessionEvent, TurnRecord
+from assistant.live.session import LiveSession, TurnRecord
 from assistant.live.stream import FileInputStream, FileOutputStream, list_devices
 
 __all__ = [
@@ -13,7 +13,6 @@ __all__ = [
     "FileOutputStream",
     "LiveSession",
     "Player",
-    "SessionEvent",
     "TurnRecord",
     "VoiceLoop",
     "list_devices",

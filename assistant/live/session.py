@@ -13,8 +13,11 @@ callback, a file-backed stream, or a browser's WebSocket) and:
 - push-to-talk: with `push_to_talk=True` the endpointer is bypassed; `press()` starts
   recording (and barges in), `release()` ends the utterance.
 
-Everything that happens is passed to `on_event`: the assistant's `TurnEvent`s plus
-`SessionEvent`s (speech start/end, barge-in, turn start/cancel, errors).
+Everything that happens is passed to `on_event` as one of the typed events of
+`model.events`: the assistant's turn events as they stream (`Transcript`, `TextDelta`,
+`ToolCall`, `ToolResult`, `VoiceChanged`, `AudioChunk`, `Timing`, `TurnDone`, ...) plus the
+session's own (`SpeechStarted`, `SpeechEnded`, `SpeechAborted`, `PushToTalk`, `TurnStarted`,
+`BargeIn`, `TurnCancelled`, `Error`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from assistant.live.endpointer import (
     SAMPLE_RATE,
@@ -35,6 +37,17 @@ from assistant.live.endpointer import (
     SpeechAbort,
     SpeechEnd,
     SpeechStart,
+)
+from model.events import (
+    BargeIn,
+    Error,
+    PushToTalk,
+    SpeechAborted,
+    SpeechEnded,
+    SpeechStarted,
+    TurnCancelled,
+    TurnResult,
+    TurnStarted,
 )
 
 
@@ -50,14 +63,6 @@ class ReplySink(Protocol):
     def active(self) -> bool: ...
 
 
-class SessionEvent(BaseModel):
-    """What the live loop itself reports (the assistant's own events are TurnEvents)."""
-
-    type: str = "session"
-    kind: str  # speech_start | speech_end | speech_abort | turn_start | barge_in | turn_cancelled | error | ptt
-    info: dict[str, Any] = Field(default_factory=dict)
-
-
 @dataclass
 class TurnRecord:
     index: int
@@ -68,7 +73,7 @@ class TurnRecord:
     first_chunk_time: float | None = None  # first AudioChunk from the assistant
     done_time: float | None = None
     cancelled: bool = False
-    result: Any = None  # agents.events.TurnResult
+    result: TurnResult | None = None  # from the turn's TurnDone
     stage_ms: dict[str, float] = field(default_factory=dict)
     stage_before_audio_ms: dict[str, float] = field(default_factory=dict)
     tool_calls: list[str] = field(default_factory=list)
@@ -145,7 +150,7 @@ class LiveSession:
             return
         for ev in self.endpointer.feed(samples):
             if isinstance(ev, SpeechStart):
-                self._emit(SessionEvent(kind="speech_start", info={"sample": ev.start}))
+                self._emit(SpeechStarted(sample=ev.start))
                 self._ignore_utt = False
                 if self.busy:
                     if self.barge_in_enabled:
@@ -154,21 +159,14 @@ class LiveSession:
                         self._ignore_utt = True
             elif isinstance(ev, SpeechEnd) and self._ignore_utt:
                 self._ignore_utt = False
-                self._emit(
-                    SessionEvent(
-                        kind="speech_abort", info={"reason": "spoke while busy (barge-in off)"}
-                    )
-                )
+                self._emit(SpeechAborted(reason="spoke while busy (barge-in off)"))
             elif isinstance(ev, SpeechEnd):
                 self._emit(
-                    SessionEvent(
-                        kind="speech_end",
-                        info={"sample": ev.end, "seconds": round(ev.audio.size / SAMPLE_RATE, 3)},
-                    )
+                    SpeechEnded(sample=ev.end, seconds=round(ev.audio.size / SAMPLE_RATE, 3))
                 )
                 self.start_turn(ev.audio, speech_end_sample=ev.end)
             elif isinstance(ev, SpeechAbort):
-                self._emit(SessionEvent(kind="speech_abort", info={"sample": ev.start}))
+                self._emit(SpeechAborted(sample=ev.start, reason="too short"))
 
     def press(self) -> None:
         """Push-to-talk pressed: barge in if busy, start recording."""
@@ -178,7 +176,7 @@ class LiveSession:
             self._ptt_pressed = True
             self._ptt_buf = []
             self._ptt_start = self.samples_in
-        self._emit(SessionEvent(kind="ptt", info={"pressed": True}))
+        self._emit(PushToTalk(pressed=True))
         if self.busy:
             self.barge_in(onset_sample=self.samples_in)
 
@@ -190,15 +188,9 @@ class LiveSession:
             self._ptt_pressed = False
             audio = np.concatenate(self._ptt_buf) if self._ptt_buf else np.zeros(0, np.float32)
             self._ptt_buf = []
-        self._emit(
-            SessionEvent(kind="ptt", info={"pressed": False, "seconds": audio.size / SAMPLE_RATE})
-        )
+        self._emit(PushToTalk(pressed=False, seconds=audio.size / SAMPLE_RATE))
         if audio.size < SAMPLE_RATE * 0.2:
-            self._emit(
-                SessionEvent(
-                    kind="speech_abort", info={"reason": "push-to-talk shorter than 0.2 s"}
-                )
-            )
+            self._emit(SpeechAborted(reason="push-to-talk shorter than 0.2 s"))
             return
         self.start_turn(audio, speech_end_sample=self.samples_in)
 
@@ -225,9 +217,7 @@ class LiveSession:
                 (rec["detected_sample"] - onset_sample) * 1000 / SAMPLE_RATE, 1
             )
         self.barge_ins.append(rec)
-        self._emit(
-            SessionEvent(kind="barge_in", info={k: v for k, v in rec.items() if k != "time"})
-        )
+        self._emit(BargeIn(**{k: v for k, v in rec.items() if k != "time"}))
 
     def interrupt(self) -> None:
         """Manual barge-in (a key, a button)."""
@@ -264,11 +254,7 @@ class LiveSession:
                 name=f"turn-{rec.index}",
             )
             self._turn_thread = th
-        self._emit(
-            SessionEvent(
-                kind="turn_start", info={"turn": rec.index, "seconds": round(rec.audio_seconds, 3)}
-            )
-        )
+        self._emit(TurnStarted(turn=rec.index, seconds=round(rec.audio_seconds, 3)))
         th.start()
         return rec
 
@@ -285,7 +271,6 @@ class LiveSession:
             prev.join(timeout=30)
         rec.start_time = time.perf_counter()
         begun = False
-        seen_calls: set[str] = set()
         try:
             if cancel.cancelled:  # superseded before it started
                 return
@@ -307,9 +292,6 @@ class LiveSession:
                 elif kind == "timing":
                     rec.stage_ms[ev.stage] = rec.stage_ms.get(ev.stage, 0.0) + float(ev.ms)
                 elif kind == "tool_call":
-                    if ev.id in seen_calls:
-                        continue  # the graph re-announces the policy's call when it runs it
-                    seen_calls.add(ev.id)
                     rec.tool_calls.append(ev.name)
                 elif kind == "voice_changed":
                     with self._lock:
@@ -320,12 +302,12 @@ class LiveSession:
                 self._emit(ev)
         except Exception as e:  # the loop survives a failed turn
             rec.error = f"{type(e).__name__}: {e}"
-            self._emit(SessionEvent(kind="error", info={"turn": rec.index, "message": rec.error}))
+            self._emit(Error(message=rec.error, turn=rec.index))
         finally:
             rec.done_time = time.perf_counter()
             if cancel.cancelled:
                 rec.cancelled = True
-                self._emit(SessionEvent(kind="turn_cancelled", info={"turn": rec.index}))
+                self._emit(TurnCancelled(turn=rec.index))
             elif begun:
                 self.sink.end()
             with self._lock:

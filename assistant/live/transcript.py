@@ -25,7 +25,6 @@ class TranscriptView:
         self.lines: list[str] = []
         self._reply_open = False
         self._reply_text = ""
-        self._tool_ids: set[str] = set()
 
     def _line(self, markup: str, plain: str) -> None:
         self._close_reply()
@@ -43,29 +42,22 @@ class TranscriptView:
         self._line(f"[dim]{escape(text)}[/dim]", text)
 
     def handle(self, ev: Any) -> None:
+        """Show one event of `model.events` (anything else is ignored)."""
         kind = getattr(ev, "type", None)
-        if kind == "session":
-            k, info = ev.kind, ev.info
-            if k == "speech_start":
-                self._line("[dim]… listening[/dim]", "… listening")
-            elif k == "barge_in":
-                ms = info.get("detect_ms")
-                extra = (
-                    f" (detected {ms:.0f} ms after onset)" if isinstance(ms, int | float) else ""
-                )
-                self._line(f"[yellow]⏹ interrupted{extra}[/yellow]", f"interrupted{extra}")
-            elif k == "turn_cancelled":
-                self._line("[yellow]  reply cancelled[/yellow]", "reply cancelled")
-            elif k == "error":
-                self._line(
-                    f"[red]error: {escape(str(info.get('message')))}[/red]",
-                    f"error: {info.get('message')}",
-                )
-            elif k == "ptt":
-                if info.get("pressed"):
-                    self._line("[dim]● recording (press Enter to stop)[/dim]", "recording")
-            return
-        if kind == "transcript":
+        if kind == "speech_start":
+            self._line("[dim]… listening[/dim]", "… listening")
+        elif kind == "barge_in":
+            ms = ev.detect_ms
+            extra = f" (detected {ms:.0f} ms after onset)" if ms is not None else ""
+            self._line(f"[yellow]⏹ interrupted{extra}[/yellow]", f"interrupted{extra}")
+        elif kind == "turn_cancelled":
+            self._line("[yellow]  reply cancelled[/yellow]", "reply cancelled")
+        elif kind == "error":
+            self._line(f"[red]error: {escape(ev.message)}[/red]", f"error: {ev.message}")
+        elif kind == "ptt":
+            if ev.pressed:
+                self._line("[dim]● recording (press Enter to stop)[/dim]", "recording")
+        elif kind == "transcript":
             self._line(f"[bold cyan]you:[/bold cyan] {escape(ev.text)}", f"you: {ev.text}")
         elif kind == "text_delta":
             if not self._reply_open:
@@ -74,9 +66,6 @@ class TranscriptView:
             self._reply_text += ev.text
             self.console.print(escape(ev.text), end="", soft_wrap=True)
         elif kind == "tool_call":
-            if ev.id in self._tool_ids:  # the graph re-announces the policy's call
-                return
-            self._tool_ids.add(ev.id)
             args = json.dumps(ev.arguments, ensure_ascii=False)
             self._line(
                 f"[magenta]  tool → {escape(ev.name)}({escape(_short(args))})[/magenta]",

@@ -13,9 +13,18 @@ from functools import lru_cache
 
 import numpy as np
 
-from agents.events import ToolCallRecord, ToolResult, TurnDone, TurnResult
 from assistant.live.stream import resample
-from model.events import AudioChunk, TextDelta, ToolCall, Transcript
+from model.events import (
+    AudioChunk,
+    TextDelta,
+    Timing,
+    ToolCall,
+    ToolCallRecord,
+    ToolResult,
+    Transcript,
+    TurnDone,
+    TurnResult,
+)
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +80,7 @@ class SpeakingAssistant:
         t0 = time.perf_counter()
         yield Transcript(text=f"question {len(self.calls)} ({len(audio) / sample_rate:.1f} s)")
         time.sleep(self.think_s)
+        yield Timing(stage="policy", ms=self.think_s * 1000)
         yield ToolCall(id="c1", name="get_time", arguments={"city": "Tokyo"})
         yield ToolResult(id="c1", name="get_time", content="22:15 JST")
         cancelled = False

@@ -4,10 +4,21 @@ import io
 
 from rich.console import Console
 
-from agents.events import ToolResult, TurnDone, TurnResult, VoiceChanged
-from assistant.live.session import SessionEvent
 from assistant.live.transcript import TranscriptView
-from model.events import TextDelta, ToolCall, Transcript
+from model.events import (
+    BargeIn,
+    Error,
+    PushToTalk,
+    SpeechStarted,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    Transcript,
+    TurnCancelled,
+    TurnDone,
+    TurnResult,
+    VoiceChanged,
+)
 
 
 def test_transcript_shows_speech_tools_voice_changes_and_interruptions():
@@ -15,15 +26,15 @@ def test_transcript_shows_speech_tools_voice_changes_and_interruptions():
     view = TranscriptView(Console(file=buf, width=120, color_system=None))
     call = ToolCall(id="c1", name="audio_search", arguments={"query": "calm older man"})
     events = [
-        SessionEvent(kind="speech_start", info={"sample": 100}),
+        SpeechStarted(sample=100),
         Transcript(text="Speak like a calm older man."),
         call,
-        call,  # the graph re-announces the call when it runs it: shown once
         ToolResult(id="c1", name="audio_search", content='[{"id": "v7", "name": "Arthur"}]'),
         VoiceChanged(voice_id="v7", name="Arthur"),
         TextDelta(text="Of course. "),
         TextDelta(text="How is this?"),
-        SessionEvent(kind="barge_in", info={"detect_ms": 96.0}),
+        BargeIn(detect_ms=96.0, was_playing=True),
+        TurnCancelled(turn=0),
         TurnDone(
             result=TurnResult(
                 transcript="x",
@@ -44,6 +55,7 @@ def test_transcript_shows_speech_tools_voice_changes_and_interruptions():
         "voice changed: Arthur",
         "assistant: Of course. How is this?",
         "interrupted (detected 96 ms after onset)",
+        "reply cancelled",
         "timings: asr 812",
     ]
     out = buf.getvalue()
@@ -52,3 +64,14 @@ def test_transcript_shows_speech_tools_voice_changes_and_interruptions():
         and "tool → audio_search" in out
         and "assistant: Of course. How is this?" in out
     )
+
+
+def test_transcript_shows_push_to_talk_and_errors():
+    view = TranscriptView(Console(file=io.StringIO(), width=120, color_system=None))
+    for ev in (
+        PushToTalk(pressed=True),
+        PushToTalk(pressed=False, seconds=1.2),
+        Error(message="RuntimeError: boom", turn=0),
+    ):
+        view.handle(ev)
+    assert view.lines == ["recording", "error: RuntimeError: boom"]
