@@ -42,7 +42,20 @@ from assistant.live.endpointer import SAMPLE_RATE, EndpointConfig, load_vad
 from assistant.live.session import LiveSession
 from assistant.live.stream import StreamResampler, resample
 from assistant.server.auth import COOKIE, token_ok
-from assistant.server.protocol import event_to_json
+from assistant.server.protocol import (
+    SKIP,
+    BadMessage,
+    Interrupt,
+    Mode,
+    Ping,
+    Playback,
+    Ptt,
+    SelectVoice,
+    Start,
+    outgoing,
+    parse_client_message,
+)
+from model.events import Error, Pong, Ready, Status, StopPlayback, VoiceSelected
 
 STATIC = Path(__file__).parent / "static"
 
@@ -95,7 +108,8 @@ class AssistantHolder:
 
 
 class WebSink:
-    """ReplySink over a WebSocket: reply audio goes out as binary PCM16 at the page's rate.
+    """ReplySink over a WebSocket: reply audio goes out as binary PCM16 at the page's rate,
+    a stop as a `StopPlayback` event.
 
     It counts as playing from the first chunk until the page reports its player idle
     (or, failing that, until the audio sent has had time to play out)."""
@@ -141,7 +155,7 @@ class WebSink:
             self._client_idle = True
             self._play_until = 0.0
         if was:
-            self._send({"type": "stop_playback"})
+            self._send(StopPlayback())
 
     def client_idle(self) -> None:
         with self._lock:
@@ -272,7 +286,7 @@ async def run_socket(
 
     loop_thread = threading.get_ident()
 
-    def send(msg: Any) -> None:  # from any thread, in order
+    def send(msg: Any) -> None:  # bytes or a model.events event; from any thread, in order
         if threading.get_ident() == loop_thread:
             outq.put_nowait(msg)
         else:
@@ -283,102 +297,110 @@ async def run_socket(
             msg = await outq.get()
             if msg is None:
                 return
+            if isinstance(msg, bytes | bytearray):
+                frame: bytes | str | None = bytes(msg)
+            else:
+                try:
+                    data = outgoing(msg)
+                    frame = None if data is None else json.dumps(data, default=str)
+                except Exception:  # an event that cannot be serialized is dropped, not fatal
+                    frame = None
+            if frame is None:
+                continue
             try:
-                if isinstance(msg, bytes | bytearray):
-                    await ws.send_bytes(bytes(msg))
+                if isinstance(frame, bytes):
+                    await ws.send_bytes(frame)
                 else:
-                    await ws.send_text(json.dumps(msg, default=str))
+                    await ws.send_text(frame)
             except Exception:  # the page went away
                 return
 
     send_task = asyncio.create_task(sender())
     session: LiveSession | None = None
-    in_rate = SAMPLE_RATE
     try:
-        first = await ws.receive_json()
-        if first.get("type") != "start":
-            send({"type": "error", "message": "first message must be {'type': 'start', ...}"})
+        first_frame = await ws.receive()
+        if first_frame["type"] == "websocket.disconnect":
             return
-        in_rate = int(first.get("sample_rate") or SAMPLE_RATE)
-        out_rate = int(first.get("output_sample_rate") or in_rate)
-        if not (8000 <= in_rate <= 192000 and 8000 <= out_rate <= 192000):
-            send({"type": "error", "message": f"sample_rate {in_rate}/{out_rate}: out of range"})
+        try:
+            if first_frame.get("text") is None:
+                raise BadMessage("first message must be a text frame {'type': 'start', ...}")
+            first = parse_client_message(first_frame["text"])
+            if not isinstance(first, Start):
+                raise BadMessage(
+                    f"first message must be {{'type': 'start', ...}}, not {first.type!r}"
+                )
+        except BadMessage as e:
+            send(Error(message=str(e)))
             return
+        in_rate = first.sample_rate
+        out_rate = first.output_sample_rate or in_rate
         resampler = StreamResampler(in_rate, SAMPLE_RATE) if in_rate != SAMPLE_RATE else None
-        thread_id = str(first.get("thread_id") or f"web-{uuid.uuid4().hex[:8]}")
-        send({"type": "status", "state": "loading"})
+        thread_id = first.thread_id or f"web-{uuid.uuid4().hex[:8]}"
+        send(Status(state="loading"))
         try:
             assistant = await asyncio.to_thread(holder.get, 600)
         except Exception as e:
-            send({"type": "error", "message": f"assistant failed to load: {e}"})
+            send(Error(message=f"assistant failed to load: {e}"))
             return
         sink = WebSink(send, out_rate)
         vad = await asyncio.to_thread(load_vad)
 
-        def on_event(ev: Any) -> None:
-            msg = event_to_json(ev)
-            if msg is not None:
-                send(msg)
+        def on_event(ev: Any) -> None:  # every session and turn event but the audio ones
+            if getattr(ev, "type", None) not in SKIP:
+                send(ev)
 
         session = LiveSession(
             assistant,
             sink,
             thread_id=thread_id,
-            voice_id=first.get("voice_id") or None,
+            voice_id=first.voice_id or None,
             endpoint=endpoint,
-            barge_in=bool(first.get("barge_in", True)),
-            push_to_talk=first.get("mode") == "ptt",
+            barge_in=first.barge_in,
+            push_to_talk=first.mode == "ptt",
             on_event=on_event,
             vad_model=vad,
         )
         session.web_sink = sink  # type: ignore[attr-defined]
         app.state.sessions.append(session)
         send(
-            {
-                "type": "ready",
-                "thread_id": thread_id,
-                "output_sample_rate": out_rate,
-                "policy": getattr(assistant, "policy_name", None),
-            }
+            Ready(
+                thread_id=thread_id,
+                output_sample_rate=out_rate,
+                policy=str(getattr(assistant, "policy_name", None) or "unknown"),
+                mode=first.mode,
+                barge_in=first.barge_in,
+            )
         )
         while True:
-            msg = await ws.receive()
-            if msg["type"] == "websocket.disconnect":
+            frame = await ws.receive()
+            if frame["type"] == "websocket.disconnect":
                 break
-            if msg.get("bytes") is not None:
-                x = np.frombuffer(msg["bytes"], dtype="<i2").astype(np.float32) / 32768.0
+            if frame.get("bytes") is not None:
+                x = np.frombuffer(frame["bytes"], dtype="<i2").astype(np.float32) / 32768.0
                 if resampler is not None:
                     x = resampler.process(x)
                 await asyncio.to_thread(session.feed, x)
                 continue
             try:
-                data = json.loads(msg.get("text") or "{}")
-            except ValueError:
-                send({"type": "error", "message": "bad JSON message"})
+                msg = parse_client_message(frame.get("text") or "")
+            except BadMessage as e:
+                send(Error(message=str(e)))
                 continue
-            kind = data.get("type")
-            if kind == "voice":
-                session.set_voice(data.get("voice_id") or None)
-                send(
-                    {
-                        "type": "session",
-                        "kind": "voice_selected",
-                        "info": {"voice_id": data.get("voice_id")},
-                    }
-                )
-            elif kind == "ptt":
-                if data.get("pressed"):
-                    await asyncio.to_thread(session.press)
-                else:
-                    await asyncio.to_thread(session.release)
-            elif kind == "mode":
-                session.push_to_talk = data.get("mode") == "ptt"
-            elif kind == "interrupt":
+            if isinstance(msg, SelectVoice):
+                session.set_voice(msg.voice_id or None)
+                send(VoiceSelected(voice_id=msg.voice_id or None))
+            elif isinstance(msg, Ptt):
+                await asyncio.to_thread(session.press if msg.pressed else session.release)
+            elif isinstance(msg, Mode):
+                session.push_to_talk = msg.mode == "ptt"
+            elif isinstance(msg, Interrupt):
                 await asyncio.to_thread(session.interrupt)
-            elif kind == "playback" and data.get("state") == "idle":
+            elif isinstance(msg, Playback):
                 sink.client_idle()
-            elif kind == "ping":
-                send({"type": "pong"})
+            elif isinstance(msg, Ping):
+                send(Pong())
+            elif isinstance(msg, Start):
+                send(Error(message="bad 'start' message: the session has already started"))
     except WebSocketDisconnect:
         pass
     finally:

@@ -1,38 +1,141 @@
-"""The WebSocket protocol of `stepvox serve` (one JSON object per text frame).
+"""The WebSocket protocol of `stepvox serve`: one JSON object per text frame, audio in binary frames.
 
-Client -> server
-  {"type": "start", "sample_rate": 16000, "output_sample_rate": 16000,
-   "thread_id"?: str, "voice_id"?: str, "mode"?: "vad" | "ptt", "barge_in"?: bool}   first
+Server -> client: every JSON message IS an event of `model.events` in its `event_json` form
+(`parse_event` reads it back), tagged by `type`:
+
+  connection  {"type": "status", "state": "loading"}
+              {"type": "ready", "thread_id", "output_sample_rate", "policy", "mode", "barge_in"}
+              {"type": "stop_playback"}                  barge-in: drop the audio queued
+              {"type": "pong"}
+              {"type": "voice_selected", "voice_id"}     answer to a `voice` message
+              {"type": "error", "message", "turn"}       a bad message, a failed load or turn
+  session     {"type": "speech_start", "sample"}, {"type": "speech_end", "sample", "seconds"},
+              {"type": "speech_abort", "sample", "reason"}, {"type": "ptt", "pressed", "seconds"},
+              {"type": "turn_start", "turn", "seconds"},
+              {"type": "barge_in", "onset_sample", "detected_sample", "detect_ms",
+               "was_playing", "turn_running"},
+              {"type": "turn_cancelled", "turn"}
+  turn        {"type": "transcript", "text"}, {"type": "text_delta", "text"},
+              {"type": "tool_call", "id", "name", "arguments"},
+              {"type": "tool_result", "id", "name", "content", "is_error"},
+              {"type": "voice_changed", "voice_id", "name", "attributes"},
+              {"type": "timing", "stage", "ms"}, {"type": "done", "reason", ...},
+              {"type": "turn_done", "result": {...TurnResult, the `stepvox respond --json` document}}
+  binary frames: reply audio, mono little-endian int16 PCM at `output_sample_rate`, sent as
+              synthesized. `audio_chunk` and `audio_tokens` events never go out as JSON.
+
+Client -> server (`ClientMessage`, validated; a bad one is answered with an `error` event that
+names the problem, and the connection stays open — except for a bad `start`, which closes it):
+
+  {"type": "start", "sample_rate": 16000, "output_sample_rate"?: int, "thread_id"?: str,
+   "voice_id"?: str, "mode"?: "vad" | "ptt", "barge_in"?: bool}          first, exactly once
   binary frames: microphone audio, mono little-endian int16 PCM at `sample_rate`
-  {"type": "voice", "voice_id": str}        use this voice from the next turn on
-  {"type": "ptt", "pressed": bool}          push-to-talk (mode "ptt")
+  {"type": "voice", "voice_id": str | null}    use this voice from the next turn on
+  {"type": "ptt", "pressed": bool}             push-to-talk (mode "ptt")
   {"type": "mode", "mode": "vad" | "ptt"}
-  {"type": "interrupt"}                     stop the reply now (button)
-  {"type": "playback", "state": "idle"}     the page's player has drained
-  {"type": "ping"}
-
-Server -> client
-  {"type": "status", "state": "loading"}, {"type": "ready", "thread_id", "output_sample_rate", "policy"}
-  binary frames: reply audio, mono int16 PCM at `output_sample_rate`, sent as synthesized
-  {"type": "stop_playback"}                 barge-in: drop what is queued
-  {"type": "session", "kind": "speech_start" | "speech_end" | "barge_in" | "turn_start" | ..., "info": {...}}
-  {"type": "transcript", "text"}, {"type": "text_delta", "text"},
-  {"type": "tool_call", "id", "name", "arguments"}, {"type": "tool_result", "id", "name", "content", "is_error"},
-  {"type": "voice_changed", "voice_id", "name", "attributes"}, {"type": "timing", "stage", "ms"},
-  {"type": "turn_done", "result": {...TurnResult}}, {"type": "error", "message"}
+  {"type": "interrupt"}                        stop the reply now (button)
+  {"type": "playback", "state": "idle"}        the page's player has drained
+  {"type": "ping"}                             answered with `pong`
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from model.events import event_json
 
 SKIP = {"audio_chunk", "audio_tokens"}  # audio goes out as binary frames; tokens stay inside
 
+RATE = Field(ge=8000, le=192000)
 
-def event_to_json(ev: Any) -> dict[str, Any] | None:
+
+# -- client -> server -------------------------------------------------------------------
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Start(_Msg):
+    type: Literal["start"]
+    sample_rate: Annotated[int, RATE] = 16000
+    output_sample_rate: Annotated[int, RATE] | None = None  # default: sample_rate
+    thread_id: str | None = None
+    voice_id: str | None = None
+    mode: Literal["vad", "ptt"] = "vad"
+    barge_in: bool = True
+
+
+class SelectVoice(_Msg):
+    type: Literal["voice"]
+    voice_id: str | None = None
+
+
+class Ptt(_Msg):
+    type: Literal["ptt"]
+    pressed: bool
+
+
+class Mode(_Msg):
+    type: Literal["mode"]
+    mode: Literal["vad", "ptt"]
+
+
+class Interrupt(_Msg):
+    type: Literal["interrupt"]
+
+
+class Playback(_Msg):
+    type: Literal["playback"]
+    state: Literal["idle"]
+
+
+class Ping(_Msg):
+    type: Literal["ping"]
+
+
+ClientMessage = Annotated[
+    Start | SelectVoice | Ptt | Mode | Interrupt | Playback | Ping,
+    Field(discriminator="type"),
+]
+CLIENT_ADAPTER: TypeAdapter = TypeAdapter(ClientMessage)
+
+
+class BadMessage(ValueError):
+    """A client message that is not valid JSON or not one of `ClientMessage`."""
+
+
+def _describe(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors(include_url=False):
+        loc = ".".join(str(x) for x in e.get("loc", ()))
+        parts.append(f"{loc}: {e['msg']}" if loc else e["msg"])
+    return "; ".join(parts)
+
+
+def parse_client_message(text: str | bytes) -> Any:
+    """A `ClientMessage` from one text frame; `BadMessage` naming the problem otherwise."""
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise BadMessage(f"bad message: not JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise BadMessage(f"bad message: expected a JSON object, got {type(data).__name__}")
+    try:
+        return CLIENT_ADAPTER.validate_python(data)
+    except ValidationError as e:
+        raise BadMessage(f"bad {data.get('type')!r} message: {_describe(e)}") from None
+
+
+# -- server -> client -------------------------------------------------------------------
+
+
+def outgoing(ev: Any) -> dict[str, Any] | None:
+    """The JSON message for an event, or None for what does not go out as JSON (audio)."""
     kind = getattr(ev, "type", None)
-    if kind is None or kind in SKIP:
+    if not isinstance(ev, BaseModel) or kind is None or kind in SKIP:
         return None
-    if hasattr(ev, "model_dump"):
-        return ev.model_dump(mode="json")
-    return {"type": str(kind)}
+    return event_json(ev)

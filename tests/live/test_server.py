@@ -1,5 +1,6 @@
 """The FastAPI app: token auth, the WebSocket voice protocol with real speech frames, uploads."""
 
+import asyncio
 import json
 
 import numpy as np
@@ -10,6 +11,8 @@ from starlette.websockets import WebSocketDisconnect
 from assistant.live.endpointer import EndpointConfig
 from assistant.server.app import create_app
 from assistant.server.auth import is_loopback, resolve_token
+from assistant.server.run import ServerThread
+from model.events import Error, Pong, Ready, Status, VoiceSelected, parse_event
 from tests.live.audio_helpers import SpeakingAssistant, silence, speech
 
 
@@ -80,12 +83,14 @@ def test_websocket_turn_with_real_speech():
                 }
             )
         )
-        while json.loads(ws.receive_text())["type"] != "ready":
-            pass
+        first = [parse_event(ws.receive_text()) for _ in range(2)]
+        assert first[0] == Status(state="loading")
+        assert isinstance(first[1], Ready) and first[1].output_sample_rate == 24000
+        assert first[1].mode == "vad" and first[1].barge_in is True
         for i in range(0, pcm16.size, 512):
             ws.send_bytes(pcm16[i : i + 512].tobytes())
         msgs, audio = collect_turn(ws)
-    kinds = [m["type"] if m["type"] != "session" else m["kind"] for m in msgs]
+    kinds = [m["type"] for m in msgs]
     for k in (
         "speech_start",
         "speech_end",
@@ -94,9 +99,15 @@ def test_websocket_turn_with_real_speech():
         "tool_call",
         "tool_result",
         "text_delta",
+        "timing",
         "turn_done",
     ):
         assert k in kinds, kinds
+    assert "session" not in kinds and "audio_chunk" not in kinds
+    events = [parse_event(m) for m in msgs]  # every JSON message is a model.events event
+    start = next(e for e in events if e.type == "speech_start")
+    end = next(e for e in events if e.type == "speech_end")
+    assert 0 < start.sample < end.sample and 1.5 < end.seconds < 3.0
     assert kinds.index("speech_end") < kinds.index("transcript")
     tool = next(m for m in msgs if m["type"] == "tool_call")
     assert tool["name"] == "get_time" and tool["arguments"] == {"city": "Tokyo"}
@@ -140,13 +151,98 @@ def test_websocket_barge_in_stops_the_page_player_and_cancels():
                 msgs.append(json.loads(m["text"]))
                 if msgs[-1]["type"] == "turn_done":
                     break
-    kinds = [m["type"] if m["type"] != "session" else m["kind"] for m in msgs]
+    kinds = [m["type"] for m in msgs]
     assert "barge_in" in kinds and "stop_playback" in kinds, kinds
     assert kinds.index("barge_in") < kinds.index("turn_done")
+    barge = parse_event(next(m for m in msgs if m["type"] == "barge_in"))
+    assert barge.turn_running and barge.detect_ms is not None and barge.detect_ms < 300
     done = next(m for m in msgs if m["type"] == "turn_done")
     assert done["result"]["info"]["cancelled"] is True
     session = app.state.sessions[-1]
     assert session.turns[0].cancelled and session.barge_ins[0]["turn_running"]
+
+
+async def _talk(url: str, frames: list) -> list:
+    """Send each frame (a dict as JSON, str or bytes as is), collect the JSON replies."""
+    import websockets
+
+    out = []
+    async with websockets.connect(url) as ws:
+        for f in frames:
+            await ws.send(json.dumps(f) if isinstance(f, dict) else f)
+            if isinstance(f, dict) and f.get("type") == "start":
+                while True:  # status, then ready
+                    out.append(json.loads(await ws.recv()))
+                    if out[-1]["type"] in ("ready", "error"):
+                        break
+            elif not isinstance(f, bytes):
+                out.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=10)))
+    return out
+
+
+def test_the_server_rejects_malformed_client_messages_with_error_events():
+    """A real uvicorn server and a websockets client: each bad message is answered with an
+    Error event naming the problem, and the connection keeps working."""
+    app = create_app(SpeakingAssistant())
+    with ServerThread(app) as srv:
+        url = srv.url.replace("http", "ws") + "/ws"
+        replies = asyncio.run(
+            _talk(
+                url,
+                [
+                    {"type": "start", "sample_rate": 16000},
+                    {"type": "ptt"},  # pressed missing
+                    {"type": "mode", "mode": "loud"},
+                    {"type": "dance"},
+                    "this is not json",
+                    {"type": "start"},  # twice
+                    bytes(1024),  # microphone silence is fine
+                    {"type": "voice", "voice_id": "v2"},
+                    {"type": "ping"},
+                ],
+            )
+        )
+        events = [parse_event(m) for m in replies]
+        assert [type(e) for e in events] == [
+            Status,
+            Ready,
+            Error,
+            Error,
+            Error,
+            Error,
+            Error,
+            VoiceSelected,
+            Pong,
+        ], replies
+        msgs = [e.message for e in events if isinstance(e, Error)]
+        assert "'ptt'" in msgs[0] and "pressed" in msgs[0] and "required" in msgs[0], msgs[0]
+        assert "mode" in msgs[1] and "'vad'" in msgs[1], msgs[1]
+        assert "dance" in msgs[2] and "ping" in msgs[2], msgs[2]
+        assert "not JSON" in msgs[3], msgs[3]
+        assert "already started" in msgs[4], msgs[4]
+        assert events[-2] == VoiceSelected(voice_id="v2")
+        assert app.state.sessions[-1].voice_id == "v2"
+
+        # a bad first message: an Error event naming it, then the server closes the socket
+        async def bad_first(first) -> Error:
+            import websockets
+
+            async with websockets.connect(url) as ws:
+                await ws.send(first if isinstance(first, bytes) else json.dumps(first))
+                err = parse_event(await asyncio.wait_for(ws.recv(), timeout=10))
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), timeout=10)
+                return err
+
+        for first, names in (
+            ({"type": "ping"}, ["first message must be", "'ping'"]),
+            ({"type": "start", "sample_rate": "fast"}, ["'start'", "sample_rate"]),
+            (bytes(64), ["first message must be a text frame"]),
+        ):
+            err = asyncio.run(bad_first(first))
+            assert isinstance(err, Error), err
+            for n in names:
+                assert n in err.message, err.message
 
 
 def test_corpus_upload_and_voices_on_the_real_assistant(real_assistant, tmp_path):
