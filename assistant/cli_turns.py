@@ -50,8 +50,7 @@ def _run_turn(settings, thread: str, voice: str | None, out: Path, as_json: bool
     from rich.console import Console
 
     from agents import Assistant
-    from agents.events import ToolResult, TurnDone
-    from model.events import ToolCall, Transcript
+    from model.events import ToolCall, ToolResult, Transcript, TurnDone
 
     err = Console(stderr=True)
     quiet = as_json or not sys.stderr.isatty()

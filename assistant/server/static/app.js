@@ -54,8 +54,9 @@
       player.port.postMessage({ type: "audio", samples: f }, [f.buffer]);
       return;
     }
+    // every JSON message is a model.events event (assistant/server/protocol.py)
     const m = JSON.parse(ev.data);
-    S.events.push(m.type === "session" ? "session:" + m.kind : m.type);
+    S.events.push(m.type);
     switch (m.type) {
       case "status": setStatus("loading the assistant…", "loading"); break;
       case "ready":
@@ -64,13 +65,13 @@
         $("talk").disabled = $("mode").value !== "ptt";
         $("interrupt").disabled = false;
         break;
-      case "session":
-        if (m.kind === "speech_start") setStatus("hearing you…", "hearing");
-        else if (m.kind === "speech_end") { S.speechEndAt = performance.now(); setStatus("thinking…", "thinking"); }
-        else if (m.kind === "barge_in") { entry("system", "", "⏹ interrupted"); }
-        else if (m.kind === "turn_cancelled") { entry("system", "", "reply cancelled"); }
-        else if (m.kind === "error") { entry("error", "error", m.info.message); S.errors.push(m.info.message); }
-        break;
+      case "speech_start": setStatus("hearing you…", "hearing"); break;
+      case "speech_end": S.speechEndAt = performance.now(); setStatus("thinking…", "thinking"); break;
+      case "speech_abort": if (S.state === "hearing") setStatus("listening", "listening"); break;
+      case "ptt": if (m.pressed) setStatus("recording…", "hearing"); break;
+      case "barge_in": entry("system", "", "⏹ interrupted"); break;
+      case "turn_cancelled": entry("system", "", "reply cancelled"); break;
+      case "voice_selected": S.voiceSelected = m.voice_id; break;
       case "stop_playback":
         player.port.postMessage({ type: "flush" });
         break;
@@ -85,7 +86,6 @@
         setStatus("speaking", "speaking");
         break;
       case "tool_call":
-        if (S.toolCalls.some((c) => c.id === m.id)) break;  // re-announced when the tool runs
         S.toolCalls.push(m);
         entry("tool", "tool →", `${m.name}(${JSON.stringify(m.arguments)})`);
         assistantEntry = null;
