@@ -1,7 +1,12 @@
 """stepvox.agents: the LangGraph graph, its state, nodes, tools and the `Assistant` facade."""
 
 from agents.assistant import Assistant
-from agents.graph import AgentState, TurnContext, build_graph, tool_specs
-from agents.tools import default_tools
+from agents.graph import build_graph, graph_builder
+from agents.nodes import listen, make_respond, route, tool_events
+from agents.state import AgentState, TurnContext
+from agents.tools import default_tools, tool_specs
 
-__all__ = ["Assistant", "AgentState", "TurnContext", "build_graph", "tool_specs", "default_tools"]
+__all__ = [
+    "Assistant", "AgentState", "TurnContext", "build_graph", "graph_builder", "listen",
+    "make_respond", "route", "tool_events", "default_tools", "tool_specs",
+]

@@ -1,6 +1,6 @@
 """`Assistant`: the graph, its checkpointer and its tools behind two calls.
 
-`stream_turn(samples, rate, thread_id=...)` yields `agents.events` as the turn runs;
+`stream_turn(samples, rate, thread_id=...)` yields `model.events` as the turn runs;
 `respond(...)` runs a turn and returns its `TurnResult`. Audio arrives decoded (16 kHz
 mono float32 is what the graph stores; other rates are resampled here).
 """
@@ -10,20 +10,32 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import librosa
 import numpy as np
 import soundfile as sf
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agents.events import ToolCallRecord, TurnDone, TurnResult
-from agents.graph import TurnContext, build_graph, user_message, voice_spec_from_attrs
-from agents.tools import default_tools
-from model.events import AudioChunk
-from model.policy import CancelToken, Policy, get_policy
+from agents.graph import build_graph
+from agents.messages import to_langchain
+from agents.record import TurnRecorder
+from agents.state import TurnContext
+from agents.tools import default_tools, voice_spec_from_attrs
+from model.embedded.asr import WhisperASR
+from model.embedded.vad import trim
+from model.events import Event, TurnDone, TurnResult
+from model.messages import AudioPart, Message, TextPart
+from model.policy import CancelToken, Policy
+from model.registry import get_policy
+from retrieval import CorpusStore
+from voices import VoiceLibrary
+
+MAX_TOOL_ROUNDS = 4
 
 
 class Assistant:
@@ -34,6 +46,9 @@ class Assistant:
         tools: list[BaseTool] | None = None,
         extra_tools: list[BaseTool] | None = None,
         tool_timeout_s: float = 8.0,
+        *,
+        checkpointer: Any = None,
+        max_tool_rounds: int = MAX_TOOL_ROUNDS,
     ) -> None:
         self.policy = policy
         self.home = Path(home)
@@ -42,9 +57,17 @@ class Assistant:
         self.audio_dir.mkdir(exist_ok=True)
         self.tools = list(tools if tools is not None else default_tools(self.home, tool_timeout_s))
         self.tools += list(extra_tools or [])
-        self._conn = sqlite3.connect(self.home / "conversations.sqlite", check_same_thread=False)
-        self.checkpointer = SqliteSaver(self._conn)
-        self.graph = build_graph(policy, self.tools, self.checkpointer)
+        self._conn: sqlite3.Connection | None = None
+        if checkpointer is None:
+            self._conn = sqlite3.connect(self.home / "conversations.sqlite", check_same_thread=False)
+            checkpointer = SqliteSaver(self._conn)
+        self.checkpointer = checkpointer
+        # listen + respond, a tools + respond pair per round, and one step to spare: the
+        # respond node stops calling tools when fewer than 3 steps remain
+        self.recursion_limit = 3 + 2 * max(0, max_tool_rounds)
+        self.graph = build_graph(
+            policy, self.tools, checkpointer, transcriber=WhisperASR().transcribe_file
+        )
 
     @classmethod
     def from_settings(
@@ -85,20 +108,18 @@ class Assistant:
         )
 
     def warmup(self) -> None:
-        """Load every model once (ASR, VAD, embeddings, TTS) so the first turn is not slow."""
-        import numpy as np
-
-        t = np.zeros(8000, np.float32)
+        """Load every model once (VAD, ASR, embeddings, TTS) so the first turn is not slow."""
+        silence = np.zeros(8000, np.float32)
         self.respond(text="what time is it", thread_id="__warmup__")
-        from model.embedded.vad import trim
-
-        trim(t, 16000)
-        if self.policy.name == "embedded":
-            self.policy.asr.transcribe(t + 1e-4, 16000)
-        self.graph.checkpointer.delete_thread("__warmup__")
+        trim(silence, 16000)
+        asr = getattr(self.policy, "asr", None)
+        if asr is not None:
+            asr.transcribe(silence + 1e-4, 16000)
+        self.checkpointer.delete_thread("__warmup__")
 
     def close(self) -> None:
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
     # -- input ----------------------------------------------------------------------
     def _store_audio(self, samples: np.ndarray, sample_rate: int) -> tuple[str, float]:
@@ -106,8 +127,6 @@ class Assistant:
         if samples.ndim > 1:
             samples = samples.mean(axis=1)
         if sample_rate != 16000:
-            import librosa
-
             samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=16000).astype(np.float32)
         digest = hashlib.sha256(samples.tobytes()).hexdigest()[:20]
         path = self.audio_dir / f"in-{digest}.wav"
@@ -115,17 +134,22 @@ class Assistant:
             sf.write(path, samples, 16000, subtype="FLOAT")
         return str(path), len(samples) / 16000
 
+    def _config(self, thread_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
+
+    def voice_of(self, thread_id: str) -> dict[str, Any] | None:
+        """The thread's active voice (a VoiceSpec dump), or None for the default voice."""
+        snap = self.graph.get_state(self._config(thread_id))
+        return (snap.values or {}).get("voice") if snap else None
+
     def set_voice(self, thread_id: str, voice_id: str) -> dict[str, Any]:
         """Make a library voice the thread's active voice (the CLI's --voice)."""
-        from voices import VoiceLibrary
-
         lib = VoiceLibrary(self.home / "voices")
         v = lib.get(voice_id) or lib.find_by_name(voice_id)
         if v is None:
             raise KeyError(voice_id)
-        d = v.model_dump(mode="json")
-        spec = voice_spec_from_attrs(d)
-        self.graph.update_state({"configurable": {"thread_id": thread_id}}, {"voice": spec.model_dump()})
+        spec = voice_spec_from_attrs(v.model_dump(mode="json"))
+        self.graph.update_state(self._config(thread_id), {"voice": spec.model_dump()})
         return spec.model_dump()
 
     # -- turns ------------------------------------------------------------------------
@@ -139,50 +163,30 @@ class Assistant:
         voice_id: str | None = None,
         cancel: CancelToken | None = None,
         out_path: str | Path | None = None,
-    ) -> Iterator[Any]:
+    ) -> Iterator[Event]:
+        """Run one turn, yielding its events as they happen; the last is `TurnDone`."""
         t_start = time.perf_counter()
         if voice_id:
             self.set_voice(thread_id, voice_id)
+        parts: list[Any] = []
         if audio is not None:
             path, dur = self._store_audio(audio, sample_rate)
-            msg = user_message(path, 16000, dur)
-        else:
-            msg = user_message(text=text or "")
-        config = {"configurable": {"thread_id": thread_id}}
-        ctx = TurnContext(cancel=cancel, out_path=str(out_path) if out_path else None, audio_dir=str(self.audio_dir))
-        first_audio: float | None = None
-        state: dict[str, Any] = {}
-        inputs = {"messages": [msg], "turn": {}, "hops": 0}
-        for mode, payload in self.graph.stream(inputs, config, context=ctx, stream_mode=["custom", "values"]):
-            if mode == "custom":
-                if isinstance(payload, AudioChunk) and first_audio is None:
-                    first_audio = (time.perf_counter() - t_start) * 1000
-                yield payload
-            else:
-                state = payload
-        turn = dict(state.get("turn") or {})
-        timings = dict(turn.get("timings_ms", {}))
-        if first_audio is not None:
-            timings["first_audio"] = round(first_audio, 1)
-        timings["total"] = round((time.perf_counter() - t_start) * 1000, 1)
-        info = dict(turn.get("info", {}))
-        if cancel and cancel.cancelled:
-            info["cancelled"] = True
-        if "speech_found" in turn:
-            info["speech_found"] = turn["speech_found"]
-        voice = state.get("voice") or {}
-        result = TurnResult(
-            transcript=turn.get("transcript", text or ""),
-            reply_text=turn.get("reply_text", ""),
-            tool_calls=[ToolCallRecord(**c) for c in turn.get("tool_calls", [])],
-            voice=voice.get("voice_id") if voice else "default",
-            reply_audio=turn.get("reply_audio"),
-            policy=self.policy.name,
-            thread=thread_id,
-            timings_ms=timings,
-            info=info,
-        )
-        yield TurnDone(result=result)
+            parts.append(AudioPart(path=path, sample_rate=16000, duration_s=dur))
+        if text or audio is None:
+            parts.append(TextPart(text=text or ""))
+        msg = Message(role="user", parts=parts, id=f"user-{uuid.uuid4().hex[:12]}")
+        voice = self.voice_of(thread_id) or {}
+        rec = TurnRecorder(policy=self.policy.name, thread=thread_id,
+                           voice=voice.get("voice_id"), transcript=text or "", started=t_start)
+        ctx = TurnContext(cancel=cancel, audio_dir=str(self.audio_dir))
+        for ev in self.graph.stream({"messages": [to_langchain(msg)]}, self._config(thread_id),
+                                    context=ctx, stream_mode="custom"):
+            rec.add(ev)
+            yield ev
+        if cancel is not None and cancel.cancelled:
+            rec.cancelled = True
+        out = out_path or self.audio_dir / f"reply-{uuid.uuid4().hex[:12]}.wav"
+        yield TurnDone(result=rec.result(out))
 
     def respond(
         self,
@@ -209,12 +213,8 @@ class Assistant:
         return list(snap.values.get("messages", [])) if snap and snap.values else []
 
     def list_voices(self) -> list[dict[str, Any]]:
-        from voices import VoiceLibrary
-
         return [v.model_dump(mode="json") for v in VoiceLibrary(self.home / "voices").list()]
 
     def add_corpus(self, paths: list[str | Path], name: str = "default") -> dict[str, Any]:
-        from retrieval import CorpusStore
-
         report = CorpusStore(self.home / "corpora").add([Path(p) for p in paths], name=name)
         return report.model_dump(mode="json")

@@ -16,6 +16,7 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from agents.calculator import CalculatorError, evaluate
 from model.embedded import extract
 from model.embedded.router import DEFAULT_EXAMPLES
+from model.policy import ToolSpec, VoiceSpec
 
 
 def _json(obj: Any) -> str:
@@ -223,3 +224,27 @@ def default_tools(home: Path, timeout: float = 8.0) -> list[BaseTool]:
         _tool(make_audio_search(home / "voices"), "audio_search",
               "Find a voice in the voice library to change how the assistant sounds."),
     ]
+
+
+def tool_specs(tools: list[BaseTool]) -> list[ToolSpec]:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    specs = []
+    for t in tools:
+        fn = convert_to_openai_tool(t)["function"]
+        specs.append(ToolSpec(name=fn["name"], description=fn.get("description", ""),
+                              parameters=fn.get("parameters", {}),
+                              examples=list((t.metadata or {}).get("examples", []))))
+    return specs
+
+
+def voice_spec_from_attrs(v: dict[str, Any]) -> VoiceSpec:
+    keep = ("gender", "age_band", "style", "description", "language", "tags")
+    return VoiceSpec(
+        voice_id=str(v.get("id")),
+        name=v.get("name"),
+        prompt_path=v.get("audio_path"),
+        pitch_hz=v.get("median_f0_hz"),
+        speaking_rate=v.get("speaking_rate"),
+        attributes={k: v[k] for k in keep if v.get(k) is not None},
+    )

@@ -1,11 +1,17 @@
-"""End-of-speech -> first reply audio, through the graph vs the policy called directly.
+"""End-of-speech -> first reply audio, through the graph vs baselines measured in the same run.
 
-Five short spoken questions (Piper TTS), embedded policy on the CPU. The graph path is
+Embedded policy: five short spoken questions (Piper TTS) on the CPU. The graph path is
 `Assistant.stream_turn` (LangGraph + SQLite checkpoints + ToolNode); the baseline runs
 the same steps by hand — VAD trim, `policy.stream`, the tool function, `policy.stream`
 again, the speaker's first chunk — so the ratio shows what the graph adds.
 
-    python benchmarks/turn_latency.py [--repeats 3]
+Step-Audio 2: a tiny random-weight checkpoint written through the real loading path, biased
+to speak (`write_tiny_checkpoint(speech_bias=...)`) so a reply is ~200 generated tokens of
+speech codes, with a tiny token2wav. The graph streams: codes go to token2wav in 25-token
+chunks while generation goes on. The baseline is the old path: generate the whole reply,
+then synthesize (its first chunk). The ratio shows what streaming buys at that length.
+
+    python benchmarks/turn_latency.py [--repeats 3] [--only embedded|step-audio-2]
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ def direct_turn(
     import librosa
     from langchain_core.messages import ToolCall as LCToolCall
 
-    from agents.graph import tool_specs
+    from agents.tools import tool_specs
     from model.embedded.vad import trim
     from model.events import TextDelta, ToolCall
     from model.messages import AudioPart, Message, TextPart, ToolCallPart, ToolResultPart
@@ -101,15 +107,76 @@ def direct_turn(
     return (time.perf_counter() - t0) * 1000, stages
 
 
+def stepaudio2_rows(tmp: Path, repeats: int, new_tokens: int = 200) -> None:
+    """Time to first reply audio on the tiny Step-Audio 2: streamed graph turn vs the old
+    speak-after-generation path, same checkpoint, same question, same run."""
+    from agents import Assistant
+    from model.events import AudioChunk, AudioTokens, TextDelta
+    from model.messages import AudioPart, Message
+    from model.registry import get_policy
+    from model.stepaudio2.tiny import write_tiny_checkpoint
+
+    ckpt = write_tiny_checkpoint(
+        tmp / "sa2", speech_bias=200.0, max_new_tokens=new_tokens, token2wav=True
+    )
+    policy = get_policy("step-audio-2", model_dir=ckpt, device="cpu", seed=0)
+    asst = Assistant(policy, tmp / "home-sa2", tools=[])
+    q = speak("Tell me a story about the sea.", tmp / "sa2-q.wav")
+    samples, rate = sf.read(q, dtype="float32")
+    asst.respond(samples, rate, thread_id="warmup")  # load the model, token2wav, the prompt
+
+    def old_path() -> tuple[float, int]:
+        msgs = [Message(role="user", parts=[AudioPart(path=str(q), sample_rate=rate)])]
+        t0 = time.perf_counter()
+        text, codes = "", []
+        for ev in policy.stream(msgs, []):
+            if isinstance(ev, AudioTokens):
+                codes += ev.tokens
+            elif isinstance(ev, TextDelta):
+                text += ev.text
+        next(iter(policy.speaker().speak(text, codes, None)))
+        return (time.perf_counter() - t0) * 1000, len(codes)
+
+    streamed, old, gen_ms, n_codes = [], [], [], []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        first = None
+        for ev in asst.stream_turn(samples, rate, thread_id=f"sa2-{r}"):
+            if isinstance(ev, AudioChunk) and first is None:
+                first = (time.perf_counter() - t0) * 1000
+            if ev.type == "turn_done":
+                gen_ms.append(ev.result.timings_ms.get("policy", float("nan")))
+        streamed.append(first or float("nan"))
+        ms, n = old_path()
+        old.append(ms)
+        n_codes.append(n)
+    asst.close()
+    s_med, o_med = statistics.median(streamed), statistics.median(old)
+    print(
+        f"\nStep-Audio 2 (tiny, speech-biased, {statistics.median(n_codes):.0f} speech codes "
+        f"per reply, token2wav tiny), CPU, {repeats} turns"
+    )
+    print(f"{'path':44s} {'first audio ms':>15s}")
+    print(f"{'graph, streamed (Assistant.stream_turn)':44s} {s_med:15.1f}")
+    print(f"{'baseline: generate all, then speak (old)':44s} {o_med:15.1f}")
+    print(f"{'whole generation (policy stage, graph)':44s} {statistics.median(gen_ms):15.1f}")
+    print(f"{'ratio streamed / old':44s} {s_med / o_med:15.2f}   (target <= 0.35)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", choices=["embedded", "step-audio-2"], default=None)
     args = ap.parse_args()
 
     from agents import Assistant
-    from agents.events import TurnDone
     from model.embedded.policy import EmbeddedPolicy
-    from model.events import AudioChunk
+    from model.events import AudioChunk, TurnDone
+
+    if args.only != "embedded":
+        stepaudio2_rows(Path(tempfile.mkdtemp(prefix="stepvox-bench-sa2-")), args.repeats)
+        if args.only == "step-audio-2":
+            return
 
     tmp = Path(tempfile.mkdtemp(prefix="stepvox-bench-"))
     policy = EmbeddedPolicy()

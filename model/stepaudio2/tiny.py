@@ -14,7 +14,12 @@ from typing import Any
 import torch
 
 from model.stepaudio2.configuration import StepAudio2Config
-from model.stepaudio2.tokens import OFFICIAL_IDS, write_tokenizer_files
+from model.stepaudio2.tokens import (
+    AUDIO_OFFSET,
+    N_AUDIO_CODES,
+    OFFICIAL_IDS,
+    write_tokenizer_files,
+)
 
 TINY_TEXT_CONFIG: dict[str, Any] = {
     "hidden_size": 64,
@@ -59,12 +64,23 @@ def tiny_config(**overrides: Any) -> StepAudio2Config:
 
 
 def write_tiny_checkpoint(
-    out_dir: str | Path, seed: int = 0, dtype: torch.dtype = torch.float32, token2wav: bool = True
+    out_dir: str | Path,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    token2wav: bool = True,
+    *,
+    speech_bias: float | None = None,
+    max_new_tokens: int = 48,
 ) -> Path:
     """Create `out_dir` with a random-weight tiny checkpoint; returns the directory.
 
     With `token2wav` (and the `model.token2wav` package present) a tiny random-weight
     `token2wav/` folder is written too, as in the official checkpoint layout.
+
+    `speech_bias` (e.g. 200) makes a checkpoint that mostly speaks: the output rows of the
+    speech codes are scaled up by it, so a spoken reply is a long run of audio tokens (random
+    weights otherwise pick one of 158720 ids, a speech code only 4 % of the time). Streaming
+    tests and benchmarks use it to get replies of a realistic length in speech codes.
     """
     from model.stepaudio2.modeling import StepAudio2ForCausalLM
 
@@ -73,11 +89,14 @@ def write_tiny_checkpoint(
     torch.manual_seed(seed)
     config = tiny_config()
     model = StepAudio2ForCausalLM(config).to(dtype)
+    if speech_bias:
+        with torch.no_grad():
+            rows = slice(AUDIO_OFFSET, AUDIO_OFFSET + N_AUDIO_CODES)
+            model.get_output_embeddings().weight[rows] *= speech_bias
     model.generation_config.eos_token_id = OFFICIAL_IDS["<|EOT|>"]
     model.generation_config.pad_token_id = OFFICIAL_IDS["<|endoftext|>"]
-    model.generation_config.max_new_tokens = (
-        48  # random weights rarely say <|EOT|>; keep replies short
-    )
+    # random weights rarely say <|EOT|>; keep replies short
+    model.generation_config.max_new_tokens = max_new_tokens
     model.save_pretrained(out)
     write_tokenizer_files(out)
     if token2wav:

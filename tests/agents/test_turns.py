@@ -13,9 +13,8 @@ import pytest
 import soundfile as sf
 
 from agents import Assistant
-from agents.events import ToolResult, TurnDone
 from model.embedded.policy import EmbeddedPolicy
-from model.events import AudioChunk, ToolCall, Transcript
+from model.events import AudioChunk, ToolCall, ToolResult, Transcript, TurnDone
 
 CORPUS = {
     "harbor_street_library.md": """# Harbor Street Library

@@ -1,0 +1,171 @@
+"""The graph's nodes: small functions over `AgentState`, each streaming its events.
+
+- `listen`: VAD-trims the newest user recording (an empty transcript when nothing was said).
+- `respond`: one policy generation, spoken as it is generated (`agents.speaking`); the
+  reply becomes an AIMessage holding what was actually heard. A speech-native policy hears
+  the audio itself; the transcript kept for the record is made in the background after
+  the first audio went out, and stored on the user message. When LangGraph's
+  `remaining_steps` is too low for another tool round, the calls get error results and
+  the turn ends with a spoken reply, so no tool call is left without a result.
+- tools: `langgraph.prebuilt.ToolNode` with `tool_events`, which announces each result
+  (and a voice change, when a tool's `Command` updated the voice) on the stream.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+from langchain_core.messages import AIMessage, ToolMessage
+from langgraph.config import get_stream_writer
+from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from agents.messages import from_langchain, to_langchain
+from agents.speaking import Generation, speak_generation, speak_text
+from agents.state import AgentState, TurnContext, active_voice
+from model.embedded.vad import trim
+from model.events import TextDelta, Timing, ToolResult, Transcript, VoiceChanged
+from model.messages import AudioPart, AudioTokensPart, Message, TextPart, ToolCallPart
+from model.policy import Policy, ToolSpec
+
+STEP_LIMIT_REPLY = "Sorry, that took more steps than I'm allowed, so I stopped there."
+STEP_LIMIT_RESULT = "not run: the turn reached its step limit"
+
+Transcriber = Callable[[str], str]
+
+
+def _writer() -> Callable[[Any], None]:
+    try:
+        return get_stream_writer()
+    except RuntimeError:  # called outside a graph run
+        return lambda _ev: None
+
+
+def _last_user(msgs: list[Message]) -> Message:
+    return next(m for m in reversed(msgs) if m.role == "user")
+
+
+def listen(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    """Trim silence around the newest recording; mark "nothing said" as an empty transcript."""
+    msg = from_langchain(state["messages"][-1])
+    audio = msg.parts_of(AudioPart)
+    if msg.role != "user" or not audio or audio[-1].transcript is not None:
+        return {}
+    t0 = time.perf_counter()
+    part = audio[-1]
+    samples, sr = sf.read(part.path, dtype="float32")
+    trimmed, found = trim(samples, sr)
+    new_path = str(Path(part.path).with_suffix("")) + "-vad.wav"
+    sf.write(new_path, trimmed, sr)
+    part.path, part.duration_s = new_path, round(len(trimmed) / sr, 3)
+    emit = _writer()
+    if not found:
+        part.transcript = ""  # nothing was said: no recognizer should invent words
+        emit(Transcript(text=""))
+    emit(Timing(stage="vad", ms=round((time.perf_counter() - t0) * 1000, 1)))
+    return {"messages": [to_langchain(msg)]}
+
+
+def make_respond(
+    policy: Policy, specs: list[ToolSpec], transcriber: Transcriber | None = None
+) -> Callable[..., dict[str, Any]]:
+    """The `respond` node for a policy and its tools' specs."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript")
+
+    def respond(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+        ctx = runtime.context or TurnContext()
+        emit = _writer()
+        msgs = [from_langchain(m) for m in state["messages"]]
+        user = _last_user(msgs)
+        audio = user.parts_of(AudioPart)
+        unheard = audio[-1] if audio and audio[-1].transcript is None and not user.text else None
+        record: dict[str, Future | float] = {}
+
+        def start_record() -> None:
+            # the speech-native policy is already speaking: transcribe for the record now
+            if unheard is not None and transcriber is not None and "job" not in record:
+                record["t0"] = time.perf_counter()
+                record["job"] = pool.submit(transcriber, unheard.path)
+
+        gen = speak_generation(
+            policy, msgs, specs, voice=active_voice(state), cancel=ctx.cancel, emit=emit,
+            on_first_audio=start_record,
+        )
+        updates: list[Any] = []
+        if gen.transcript is not None and unheard is not None:
+            unheard.transcript = gen.transcript
+            updates.append(to_langchain(user))
+        elif unheard is not None and transcriber is not None:
+            start_record()
+            unheard.transcript = record["job"].result()  # type: ignore[union-attr]
+            emit(Transcript(text=unheard.transcript))
+            ms = (time.perf_counter() - record["t0"]) * 1000  # type: ignore[operator]
+            emit(Timing(stage="asr_record", ms=round(ms, 1)))
+            updates.append(to_langchain(user))
+        updates.append(_reply_message(gen))
+        # tools and another respond must still fit before LangGraph's limit (remaining >= 1)
+        if gen.calls and state.get("remaining_steps", 99) < 3:
+            updates += _stop_at_step_limit(gen, policy, state, emit)
+        return {"messages": updates}
+
+    return respond
+
+
+def _reply_message(gen: Generation) -> Any:
+    text, tokens = gen.heard()
+    parts: list[Any] = []
+    if text:
+        parts.append(TextPart(text=text))
+    if tokens:
+        parts.append(AudioTokensPart(tokens=tokens))
+    parts += [ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in gen.calls]
+    ai = to_langchain(Message(role="assistant", parts=parts, id=f"ai-{uuid.uuid4().hex[:12]}"))
+    if gen.cancelled:
+        ai.response_metadata["interrupted"] = True
+    return ai
+
+
+def _stop_at_step_limit(gen: Generation, policy: Policy, state: AgentState, emit) -> list[Any]:
+    """Answer every pending call with an error result and end the turn with a spoken reply."""
+    out: list[Any] = []
+    for c in gen.calls:
+        out.append(ToolMessage(content=STEP_LIMIT_RESULT, tool_call_id=c.id, name=c.name,
+                               status="error"))
+        emit(ToolResult(id=c.id, name=c.name, content=STEP_LIMIT_RESULT, is_error=True))
+    emit(TextDelta(text=STEP_LIMIT_REPLY))
+    speak_text(policy.speaker().segment(active_voice(state)), STEP_LIMIT_REPLY, emit)
+    out.append(AIMessage(content=STEP_LIMIT_REPLY, id=f"ai-{uuid.uuid4().hex[:12]}"))
+    return out
+
+
+def route(state: AgentState) -> str:
+    last = state["messages"][-1]
+    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
+
+
+def tool_events(request: ToolCallRequest, execute: Callable[[ToolCallRequest], Any]) -> Any:
+    """`ToolNode(wrap_tool_call=...)`: run one call, then announce its result and any voice
+    change its `Command` made (from the update, whatever the tool's name)."""
+    emit = _writer()
+    t0 = time.perf_counter()
+    out = execute(request)
+    emit(Timing(stage="tools", ms=round((time.perf_counter() - t0) * 1000, 1)))
+    call = request.tool_call
+    messages = out.update.get("messages", []) if isinstance(out, Command) else [out]
+    for m in messages:
+        if isinstance(m, ToolMessage):
+            content = m.content if isinstance(m.content, str) else str(m.content)
+            emit(ToolResult(id=m.tool_call_id, name=m.name or call["name"], content=content,
+                            is_error=m.status == "error"))
+    voice = out.update.get("voice") if isinstance(out, Command) else None
+    if voice:
+        emit(VoiceChanged(voice_id=str(voice.get("voice_id")), name=voice.get("name"),
+                          attributes=dict(voice.get("attributes") or {})))
+    return out

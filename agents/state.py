@@ -1,0 +1,38 @@
+"""The graph's one state schema and the per-turn run context.
+
+State (checkpointed, one thread per conversation): the messages (langchain-core, with our
+typed parts), the active voice, and LangGraph's own `remaining_steps`. Nothing else: the
+record of a turn (transcript, reply, tool calls, timings) is folded from the event stream
+(`agents.record`), not kept as scratch in the checkpoint.
+
+Per-turn runtime objects (the cancel token for barge-in, where recordings go) travel in the
+run context (`TurnContext`), never in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from langgraph.managed import RemainingSteps
+
+from model.policy import CancelToken, VoiceSpec
+
+
+class AgentState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    voice: dict[str, Any] | None  # VoiceSpec.model_dump() of the active voice
+    remaining_steps: RemainingSteps
+
+
+@dataclass
+class TurnContext:
+    cancel: CancelToken | None = None
+    audio_dir: str | None = None  # where trimmed recordings are kept
+
+
+def active_voice(state: AgentState) -> VoiceSpec | None:
+    v = state.get("voice")
+    return VoiceSpec(**v) if v else None
