@@ -24,6 +24,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from agents.graph import build_graph
 from agents.messages import to_langchain
 from agents.record import TurnRecorder
+from agents.settings import get_settings
 from agents.state import TurnContext
 from agents.tools import default_tools, voice_spec_from_attrs
 from model.embedded.asr import WhisperASR
@@ -78,8 +79,6 @@ class Assistant:
         **policy_options: Any,
     ) -> Assistant:
         if settings is None:
-            from assistant.config import get_settings  # noqa: PLC0415 - settings object only
-
             settings = get_settings()
         name = policy_name or settings.policy
         opts: dict[str, Any] = {}

@@ -25,11 +25,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+import soundfile as sf
 
 from model.events import AudioTokens, Done, PolicyEvent, TextDelta, ToolCall
 from model.messages import AudioPart, Message, TextPart, ToolResultPart
 from model.policy import CancelToken, ToolSpec, VoiceSpec
+from model.stepaudio2.audio import load_wav_16k
+from model.stepaudio2.parser import (
+    TextOut,
+    TextScanner,
+    ToolCallError,
+    ToolCallOut,
+    parse_tool_call,
+)
+from model.stepaudio2.prompt import tool_schemas
 from model.stepaudio2.speech import StepAudio2Speaker
 
 AUDIO_TOKEN_RE = re.compile(r"<audio_(\d+)>")
@@ -52,10 +63,6 @@ def chat_url(base_url: str) -> str:
 
 def wav_chunks_b64(path: str) -> list[str]:
     """A speech file -> base64 16 kHz mono PCM16 wavs of at most 25 s each."""
-    import soundfile as sf
-
-    from model.stepaudio2.audio import load_wav_16k
-
     x = load_wav_16k(path)
     out = []
     for i in range(0, max(len(x), 1), CHUNK_SAMPLES):
@@ -172,8 +179,6 @@ class RemotePolicy:
         }
         body["skip_special_tokens"] = False
         if tools:
-            from model.stepaudio2.prompt import tool_schemas
-
             body["tools"] = tool_schemas(tools)
             body["parallel_tool_calls"] = False
         if self.speak and self.tts_mode == "prefill":
@@ -193,16 +198,6 @@ class RemotePolicy:
         voice: VoiceSpec | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[PolicyEvent]:
-        import httpx
-
-        from model.stepaudio2.parser import (
-            TextOut,
-            TextScanner,
-            ToolCallError,
-            ToolCallOut,
-            parse_tool_call,
-        )
-
         body = self.build_request(messages, tools)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         tool_names = {t.name for t in tools}
@@ -330,8 +325,6 @@ class RemotePolicy:
 
     @staticmethod
     def _emit_call(ev, tool_names, calls, errors, call_id: str | None = None) -> Iterator[ToolCall]:
-        from model.stepaudio2.parser import ToolCallError
-
         if isinstance(ev, ToolCallError):
             errors.append(ev.error)
             return

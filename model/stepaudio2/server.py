@@ -30,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -44,6 +45,7 @@ from model.messages import (
 )
 from model.policy import ToolSpec
 from model.stepaudio2.generation import SamplingParams
+from model.stepaudio2.policy import StepAudio2Policy
 
 AUDIO_TOKEN_RE = re.compile(r"<audio_(\d+)>")
 
@@ -359,10 +361,6 @@ def serve(
     **policy_options: Any,
 ) -> None:
     """Load the checkpoint and serve it until interrupted."""
-    import uvicorn
-
-    from model.stepaudio2.policy import StepAudio2Policy
-
     policy = StepAudio2Policy(model_dir, **policy_options)
     policy.load()
     uvicorn.run(create_app(policy, model_name), host=host, port=port, log_level="warning")

@@ -14,12 +14,14 @@ from typing import Any
 import torch
 
 from model.stepaudio2.configuration import StepAudio2Config
+from model.stepaudio2.modeling import StepAudio2ForCausalLM
 from model.stepaudio2.tokens import (
     AUDIO_OFFSET,
     N_AUDIO_CODES,
     OFFICIAL_IDS,
     write_tokenizer_files,
 )
+from model.token2wav import write_tiny_token2wav
 
 TINY_TEXT_CONFIG: dict[str, Any] = {
     "hidden_size": 64,
@@ -82,8 +84,6 @@ def write_tiny_checkpoint(
     weights otherwise pick one of 158720 ids, a speech code only 4 % of the time). Streaming
     tests and benchmarks use it to get replies of a realistic length in speech codes.
     """
-    from model.stepaudio2.modeling import StepAudio2ForCausalLM
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -100,10 +100,6 @@ def write_tiny_checkpoint(
     model.save_pretrained(out)
     write_tokenizer_files(out)
     if token2wav:
-        try:
-            from model.token2wav import write_tiny_token2wav
-        except ImportError:  # pragma: no cover - token2wav not installed
-            return out
         write_tiny_token2wav(out / "token2wav", seed=seed)
     return out
 
