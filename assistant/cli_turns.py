@@ -15,13 +15,13 @@ from assistant.errors import UserError
 
 def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None):
     from assistant.config import Settings, get_settings
-    from model.policy import POLICY_NAMES
+    from model.registry import policy_names
 
     s: Settings = get_settings()
     updates: dict[str, Any] = {}
     if policy:
-        if policy not in POLICY_NAMES:
-            raise UserError(f"--policy {policy}: unknown policy (choose {', '.join(POLICY_NAMES)})")
+        if policy not in policy_names():
+            raise UserError(f"--policy {policy}: unknown policy (choose {', '.join(policy_names())})")
         updates["policy"] = policy
     if model_dir:
         if not model_dir.is_dir():

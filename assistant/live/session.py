@@ -49,6 +49,7 @@ from model.events import (
     TurnResult,
     TurnStarted,
 )
+from model.policy import CancelToken
 
 
 class ReplySink(Protocol):
@@ -105,7 +106,7 @@ class LiveSession:
         self.on_event = on_event or (lambda ev: None)
         self._lock = threading.RLock()
         self._turn_thread: threading.Thread | None = None
-        self._cancel: Any = None  # model.policy.CancelToken of the running turn
+        self._cancel: CancelToken | None = None  # of the running turn
         self._turn_active = False
         self.turns: list[TurnRecord] = []
         self.barge_ins: list[dict[str, Any]] = []
@@ -226,8 +227,6 @@ class LiveSession:
 
     # ---------------------------------------------------------------- turns
     def start_turn(self, audio: np.ndarray, speech_end_sample: int | None = None) -> TurnRecord:
-        from model.policy import CancelToken
-
         now = time.perf_counter()
         # a new utterance supersedes whatever is still running
         with self._lock:
