@@ -48,7 +48,7 @@ def direct_turn(
     import librosa
     from langchain_core.messages import ToolCall as LCToolCall
 
-    from agents.graph import tool_specs
+    from agents.tools import tool_specs
     from model.embedded.vad import trim
     from model.events import TextDelta, ToolCall
     from model.messages import AudioPart, Message, TextPart, ToolCallPart, ToolResultPart

@@ -149,7 +149,7 @@ def say_result(result: Any) -> str:
 # -- errors -------------------------------------------------------------------------------
 def clean_error(content: str) -> str:
     """The one-line reason of an error result, without 'Error:' / exception class prefixes."""
-    msg = re.sub(r"^(?:Error:\s*)?(?:\w+Error:\s*)?", "", content.strip()).split("\n")[0]
+    msg = re.sub(r"^(?:Error:\s*)?(?:\w+(?:Error|Exception):\s*)?", "", content.strip()).split("\n")[0]
     return msg.rstrip(".")[:160]
 
 

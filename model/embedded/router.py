@@ -147,7 +147,7 @@ _WHOLE_REQUEST = re.compile(
     re.I,
 )
 _PREPOSITION = re.compile(
-    r"\b(?:in|at|for|to|on|about|of|from|with|into|called|named)\s+(?:(?:the|a|an|my|our|your)\s+)?",
+    r"\b(?:in|at|for|to|on|about|of|from|with|into|by|called|named)\s+(?:(?:the|a|an|my|our|your)\s+)?",
     re.I,
 )
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
