@@ -199,7 +199,8 @@ class EmbeddedPolicy:
         """An answer sentence naming its source, its confidence and the source; (None,
         confidence, None) when no passage answers well enough."""
         passages, key = found
-        passages = [p for p in passages if (answer.relevance(p) or self.answer_threshold) >= self.answer_threshold]
+        # passages that carry a relevance (or score) must reach the threshold; others are kept
+        passages = [p for p in passages if (r := answer.relevance(p)) is None or r >= self.answer_threshold]
         if not passages:
             return None, 0.0, None
         best = answer.best_sentence(question, passages, self.embedder, text_key=key)
