@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -29,10 +29,8 @@ from agents.tools import (
 from agents.tools.audio_search import voice_spec_from_attrs
 from agents.tools.base import META_KEYS, Lazy
 from model.policy import ToolSpec
-
-if TYPE_CHECKING:
-    from retrieval import CorpusStore
-    from voices import VoiceLibrary
+from retrieval import CorpusStore
+from voices import VoiceLibrary
 
 
 class ToolSet(list):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolCallId, ToolException
@@ -14,9 +14,7 @@ from langgraph.types import Command
 
 from agents.tools.base import Lazy, error_sayer, standard_tool, to_json
 from model.policy import PreviousCall, VoiceSpec
-
-if TYPE_CHECKING:
-    from voices import VoiceLibrary
+from voices import VoiceLibrary
 
 NAME = "audio_search"
 DESCRIPTION = "Find a voice in the voice library to change how the assistant sounds."
@@ -51,8 +49,6 @@ def voice_hit_dict(hit: Any) -> dict[str, Any]:
 
 
 def open_library(voices_dir: Path) -> VoiceLibrary:
-    from voices import VoiceLibrary
-
     return VoiceLibrary(voices_dir)
 
 

@@ -5,15 +5,13 @@ answers it well enough, the policy tries the web."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.tools import BaseTool
 
 from agents.tools.base import Lazy, error_sayer, standard_tool, to_json
 from model.policy import PreviousCall
-
-if TYPE_CHECKING:
-    from retrieval import CorpusStore
+from retrieval import CorpusStore, sanitize_passage_text
 
 NAME = "retrieve_knowledge"
 DESCRIPTION = "Look up facts in the user's own documents."
@@ -25,8 +23,6 @@ EXAMPLES = [
 
 
 def open_corpus(corpora_dir: Path) -> CorpusStore:
-    from retrieval import CorpusStore
-
     return CorpusStore(corpora_dir)
 
 
@@ -40,8 +36,6 @@ def make_retrieve_knowledge(corpus: Lazy[CorpusStore] | CorpusStore | Path, top_
 
     def retrieve_knowledge(query: str) -> str:
         """Search the user's documents (ingested corpora) for passages about the query."""
-        from retrieval import sanitize_passage_text
-
         store = store_ref.get()
         if store.is_empty():
             return to_json({"query": query, "passages": [], "note": "no documents have been added"})

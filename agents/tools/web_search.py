@@ -10,6 +10,8 @@ from langchain_core.tools import BaseTool, ToolException
 
 from agents.tools.base import error_sayer, regex_matcher, standard_tool, to_json
 from model.policy import PreviousCall
+from retrieval import WebSearchError
+from retrieval import web_search as search
 
 NAME = "web_search"
 DESCRIPTION = "Search the web for current information."
@@ -29,9 +31,6 @@ EXPLICIT = (
 def make_web_search(timeout: float = 8.0):
     def web_search(query: str) -> str:
         """Search the web (DuckDuckGo) and return cleaned results with their URLs."""
-        from retrieval import WebSearchError
-        from retrieval import web_search as search
-
         try:
             results = search(query, max_results=5, timeout=timeout)
         except WebSearchError as e:
