@@ -56,8 +56,13 @@ class Assistant:
         self.home.mkdir(parents=True, exist_ok=True)
         self.audio_dir = self.home / "audio"
         self.audio_dir.mkdir(exist_ok=True)
-        self.tools = list(tools if tools is not None else default_tools(self.home, tool_timeout_s))
-        self.tools += list(extra_tools or [])
+        # long-lived stores, owned here and handed to the tools (opening them is cheap; their
+        # indexes load on first use and follow changes other processes commit)
+        self.corpus = CorpusStore(self.home / "corpora")
+        self.voices = VoiceLibrary(self.home / "voices")
+        if tools is None:
+            tools = default_tools(self.home, tool_timeout_s, corpus=self.corpus, voices=self.voices)
+        self.tools = [*tools, *(extra_tools or [])]
         self._conn: sqlite3.Connection | None = None
         if checkpointer is None:
             self._conn = sqlite3.connect(self.home / "conversations.sqlite", check_same_thread=False)
@@ -119,6 +124,8 @@ class Assistant:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+        self.corpus.close()
+        self.voices.close()
 
     # -- input ----------------------------------------------------------------------
     def _store_audio(self, samples: np.ndarray, sample_rate: int) -> tuple[str, float]:
@@ -143,8 +150,7 @@ class Assistant:
 
     def set_voice(self, thread_id: str, voice_id: str) -> dict[str, Any]:
         """Make a library voice the thread's active voice (the CLI's --voice)."""
-        lib = VoiceLibrary(self.home / "voices")
-        v = lib.get(voice_id) or lib.find_by_name(voice_id)
+        v = self.voices.get(voice_id) or self.voices.find_by_name(voice_id)
         if v is None:
             raise KeyError(voice_id)
         spec = voice_spec_from_attrs(v.model_dump(mode="json"))
@@ -212,8 +218,8 @@ class Assistant:
         return list(snap.values.get("messages", [])) if snap and snap.values else []
 
     def list_voices(self) -> list[dict[str, Any]]:
-        return [v.model_dump(mode="json") for v in VoiceLibrary(self.home / "voices").list()]
+        return [v.model_dump(mode="json") for v in self.voices.list()]
 
     def add_corpus(self, paths: list[str | Path], name: str = "default") -> dict[str, Any]:
-        report = CorpusStore(self.home / "corpora").add([Path(p) for p in paths], name=name)
+        report = self.corpus.add([Path(p) for p in paths], name=name)
         return report.model_dump(mode="json")

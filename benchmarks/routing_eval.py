@@ -86,7 +86,7 @@ VOICES = {
 
 
 def check(route, tool, arg) -> bool:
-    from agents.calculator import evaluate
+    from agents.tools.calculator import evaluate
 
     if tool is None:
         return route.kind in ("refuse", "clarify")
@@ -114,8 +114,7 @@ def main() -> None:
         if skipped:
             print(f"(espeak-ng not installed: skipping {', '.join(skipped)})")
 
-    from agents.graph import tool_specs
-    from agents.tools import default_tools
+    from agents.tools import default_tools, tool_specs
     from model.embedded.asr import WhisperASR
     from model.embedded.router import Router
 

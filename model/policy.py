@@ -50,6 +50,14 @@ class ToolSpec(BaseModel):
     )
     # (parsed JSON result or raw text, arguments) -> one or two spoken sentences
     say: Callable[[Any, dict[str, Any]], str] | None = Field(default=None, exclude=True)
+    # (error message, arguments) -> one spoken sentence
+    say_error: Callable[[str, dict[str, Any]], str] | None = Field(default=None, exclude=True)
+    # (request text) -> True when it names this tool outright, whatever the topic
+    explicit: Callable[[str], bool] | None = Field(default=None, exclude=True)
+    extractive: bool = False  # results hold passages: answer by quoting one, naming its source
+    fallback: str | None = None  # tool to try when this one's extractive answer is unsure
+    lookup: int | None = None  # order among tools an unmatched information question goes to
+    clarify: str | None = None  # what to ask when the tool fits but its arguments are missing
 
 
 class VoiceSpec(BaseModel):

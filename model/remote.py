@@ -204,7 +204,6 @@ class RemotePolicy:
         info: dict[str, Any] = {
             "policy": self.name,
             "server": self.url,
-            "speech": self._speech_mode()[0],
         }
         calls: list[ToolCall] = []
         errors: list[str] = []

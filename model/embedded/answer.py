@@ -21,11 +21,12 @@ _STOP = set(
 )
 
 
-def _loads(content: str) -> Any:
+def loads(content: str) -> Any:
+    """A tool result: its JSON value, or the text itself when it is not JSON."""
     try:
         return json.loads(content)
     except (json.JSONDecodeError, TypeError):
-        return None
+        return content
 
 
 def _sentences(text: str) -> list[str]:
@@ -69,17 +70,15 @@ def best_sentence(
     return cands[best][0], cands[best][1], best_score
 
 
-def _clean_sentence(s: str) -> str:
+def clean_sentence(s: str) -> str:
     s = re.sub(r"^#+\s*", "", s).strip()
     return s if s.endswith((".", "!", "?")) else s + "."
 
 
-def say_time(result: Any, args: dict[str, Any]) -> str:
-    if not isinstance(result, dict):
-        return "I couldn't get the time."
-    where = result.get("place") or args.get("place") or result.get("timezone")
-    when = f"It's {result.get('time')} on {result.get('date')}"
-    return f"{when} in {where}." if where and result.get("timezone") != "local" else when + "."
+# -- a tool result without its own `say` ----------------------------------------------------
+MAX_SPOKEN = 300
+# keys that usually hold what a JSON result is about
+MAIN_KEYS = ("answer", "result", "message", "text", "summary", "status", "output", "value")
 
 
 def say_number(value: Any) -> str:
@@ -90,51 +89,100 @@ def say_number(value: Any) -> str:
     return str(value)
 
 
-def say_calc(result: Any, args: dict[str, Any]) -> str:
-    expr = str(args.get("expression", ""))
-    spoken = (
-        expr.replace("**", " to the power of ").replace("*", " times ").replace("/", " divided by ")
-        .replace("+", " plus ").replace(" - ", " minus ").replace("sqrt", "the square root of ")
-    )
-    spoken = re.sub(r"\s+", " ", spoken).strip()
-    value = result.get("result") if isinstance(result, dict) else result
-    return f"{spoken} is {say_number(value)}."
+def _scalar(v: Any) -> bool:
+    return isinstance(v, str | int | float | bool) and v != ""
 
 
-def say_weather(result: Any, args: dict[str, Any]) -> str:
-    if not isinstance(result, dict):
-        return "I couldn't get the weather."
-    place = result.get("place") or args.get("city")
-    parts = [f"In {place} it's {say_number(round(float(result['temperature_c'])))} degrees Celsius"]
-    if result.get("description"):
-        parts.append(f"and {result['description']}")
-    s = " ".join(parts)
-    if result.get("wind_kmh") is not None:
-        s += f", with wind at {say_number(round(float(result['wind_kmh'])))} kilometres per hour"
-    return s + "."
+def _spoken_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int | float):
+        return say_number(v)
+    return str(v)
 
 
-def say_voice(result: Any, args: dict[str, Any]) -> str:
-    voices = result.get("voices") if isinstance(result, dict) else result
-    if not voices:
-        what = args.get("name") or args.get("description") or "that"
-        return f"I couldn't find a voice like {what} in the voice library, so I'll keep this one."
-    v = voices[0]
-    desc = ", ".join(
-        str(x) for x in (v.get("gender"), v.get("age_band"), v.get("style")) if x and x != "unknown"
-    )
-    return f"Okay, I'm now speaking as {v.get('name') or v.get('id')}" + (f", {desc}" if desc else "") + "."
+def first_sentence(text: str) -> str:
+    """Short text as it is; longer text: its first sentence (cut at a word if still long)."""
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= MAX_SPOKEN:
+        return text
+    found = _sentences(text)
+    s = found[0] if found else text
+    if len(s) > MAX_SPOKEN:
+        s = s[:MAX_SPOKEN].rsplit(" ", 1)[0] + "..."
+    return s
 
 
-def say_tool_error(name: str, content: str) -> str:
-    msg = re.sub(r"^(?:Error:\s*)?(?:\w+Error:\s*)?", "", content.strip()).split("\n")[0]
-    msg = msg.rstrip(".")
-    what = {
-        "web_search": "search the web",
-        "get_weather": "get the weather",
-        "get_current_time": "get the time",
-        "calculator": "work that out",
-        "retrieve_knowledge": "search your documents",
-        "audio_search": "search the voice library",
-    }.get(name, f"use {name.replace('_', ' ')}")
-    return f"Sorry, I couldn't {what}: {msg[:160]}."
+def say_result(result: Any) -> str:
+    """A sensible spoken sentence for a tool result that has no `say` of its own: a short
+    text as it is, a number or a yes/no, a JSON object's main value(s), a list's items."""
+    if result is None or result == "":
+        return "Done."
+    if isinstance(result, str):
+        return first_sentence(result)
+    if isinstance(result, bool | int | float):
+        return _spoken_value(result).capitalize() + "."
+    if isinstance(result, dict):
+        for k in MAIN_KEYS:
+            v = result.get(k)
+            if isinstance(v, str) and v.strip():
+                return first_sentence(v)
+            if _scalar(v):
+                return f"The {k} is {_spoken_value(v)}."
+        items = [(k, v) for k, v in result.items() if _scalar(v)][:3]
+        if not items:
+            return f"Done: {len(result)} fields came back." if result else "Done."
+        said = ", ".join(f"the {k.replace('_', ' ')} is {_spoken_value(v)}" for k, v in items)
+        return first_sentence(said[0].upper() + said[1:] + ".")
+    if isinstance(result, list):
+        if not result:
+            return "I found nothing."
+        if all(_scalar(v) for v in result):
+            vals = [_spoken_value(v) for v in result[:5]]
+            listed = vals[0] if len(vals) == 1 else ", ".join(vals[:-1]) + " and " + vals[-1]
+            return first_sentence(listed[0].upper() + listed[1:] + ".")
+        first = say_result(result[0])
+        return first if len(result) == 1 else f"I found {len(result)}. The first: {first}"
+    return first_sentence(str(result))
+
+
+# -- errors -------------------------------------------------------------------------------
+def clean_error(content: str) -> str:
+    """The one-line reason of an error result, without 'Error:' / exception class prefixes."""
+    msg = re.sub(r"^(?:Error:\s*)?(?:\w+(?:Error|Exception):\s*)?", "", content.strip()).split("\n")[0]
+    return msg.rstrip(".")[:160]
+
+
+def say_error(name: str, message: str) -> str:
+    """The error sentence of a tool without a `say_error` of its own."""
+    return f"Sorry, I couldn't use {name.replace('_', ' ')}: {message}."
+
+
+# -- passages -----------------------------------------------------------------------------
+TEXT_KEYS = ("text", "snippet", "content", "body", "passage")
+LIST_KEYS = ("passages", "results", "documents", "hits", "items")
+
+
+def passages(result: Any) -> tuple[list[dict[str, Any]], str] | None:
+    """The passages a result holds and the key of their text, by shape: a list of objects
+    with a text field, at the top or under `passages`/`results`/...; None for other shapes."""
+    lists: list[Any] = []
+    if isinstance(result, list):
+        lists.append(result)
+    elif isinstance(result, dict):
+        lists += [result[k] for k in LIST_KEYS if k in result]
+        lists += [v for k, v in result.items() if k not in LIST_KEYS]
+    for lst in lists:
+        if not isinstance(lst, list) or not lst or not all(isinstance(p, dict) for p in lst):
+            continue
+        for key in TEXT_KEYS:
+            if any(isinstance(p.get(key), str) for p in lst):
+                return lst, key
+    if isinstance(result, dict) and any(result.get(k) == [] for k in LIST_KEYS):
+        return [], "text"  # an empty list of passages
+    return None
+
+
+def relevance(p: dict[str, Any]) -> float | None:
+    v = p.get("relevance", p.get("score"))
+    return float(v) if isinstance(v, int | float) else None

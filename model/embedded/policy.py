@@ -4,18 +4,17 @@ speak (Piper). Runs with no network and no GPU from models that ship on PyPI."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from model.embedded import answer
 from model.embedded.asr import WhisperASR
 from model.embedded.embed import TextEmbedder
-from model.embedded.router import PreviousCall, Router
+from model.embedded.router import Router
 from model.embedded.tts import PiperSpeaker
 from model.events import Done, PolicyEvent, TextDelta, ToolCall, Transcript
-from model.messages import AudioPart, Message, TextPart, ToolCallPart, ToolResultPart
-from model.policy import CancelToken, ToolSpec, VoiceSpec
+from model.messages import AudioPart, Message, ToolCallPart, ToolResultPart
+from model.policy import CancelToken, PreviousCall, ToolSpec, VoiceSpec
 
 SMALL_TALK_REPLIES = {
     "greeting": "Hello! I can tell the time, do arithmetic, answer from your documents, "
@@ -43,7 +42,6 @@ class EmbeddedPolicy:
         self.answer_threshold = answer_threshold
         self.asr = asr or WhisperASR()
         self._speaker: PiperSpeaker | None = None
-        self.last_info: dict[str, Any] = {}
 
     def speaker(self) -> PiperSpeaker:
         if self._speaker is None:
@@ -55,6 +53,8 @@ class EmbeddedPolicy:
         return self.asr.transcribe_file(part.path)
 
     # -- the policy ------------------------------------------------------------
+    # Everything a turn reports (route, unsure, sources) goes into the `Done` it ends with:
+    # one policy object serves concurrent sessions, so it keeps no per-turn state.
     def stream(
         self,
         messages: list[Message],
@@ -63,7 +63,6 @@ class EmbeddedPolicy:
         voice: VoiceSpec | None = None,
         cancel: CancelToken | None = None,
     ) -> Iterator[PolicyEvent]:
-        self.last_info = {}
         users = [i for i, m in enumerate(messages) if m.role == "user"]
         if not users:
             yield from self._say("I didn't hear a question.", 0.0)
@@ -86,29 +85,27 @@ class EmbeddedPolicy:
             yield from self._say("Sorry, I didn't catch that. Could you say it again?", 0.0)
             return
         route = self.router.route(question, tools, self._previous_call(messages[:ui]))
-        self.last_info["route"] = {"kind": route.kind, "name": route.name, "score": round(route.score, 3)}
+        info = {"route": {"kind": route.kind, "name": route.name, "score": round(route.score, 3)}}
+        specs = {t.name: t for t in tools}
         if route.kind == "tool":
             yield ToolCall(id=ToolCallPart(name=route.name).id, name=route.name, arguments=route.arguments)
-            yield Done(reason="tool_calls", confidence=route.score)
+            yield Done(reason="tool_calls", confidence=route.score, info=info)
         elif route.kind == "small_talk":
             if route.name == "repeat":
                 last = next((m.text for m in reversed(messages[:ui]) if m.role == "assistant" and m.text), None)
-                yield from self._say(last or "I haven't said anything yet.", route.score)
+                yield from self._say(last or "I haven't said anything yet.", route.score, info)
             else:
-                yield from self._say(SMALL_TALK_REPLIES[route.name], route.score)
+                yield from self._say(SMALL_TALK_REPLIES[route.name], route.score, info)
         elif route.kind == "clarify":
-            text = (
-                "Which city would you like the weather for?"
-                if route.name == "weather_place"
-                else "Sorry, I didn't catch that. Could you say it again?"
-            )
-            yield from self._say(text, route.score)
+            spec = specs.get(route.name)
+            text = spec.clarify if spec and spec.clarify else "Sorry, I didn't catch that. Could you say it again?"
+            yield from self._say(text, route.score, info)
         else:
-            yield from self._say(answer.REFUSAL, route.score)
+            yield from self._say(answer.REFUSAL, route.score, info)
 
-    def _say(self, text: str, confidence: float) -> Iterator[PolicyEvent]:
+    def _say(self, text: str, confidence: float, info: dict[str, Any] | None = None) -> Iterator[PolicyEvent]:
         yield TextDelta(text=text)
-        yield Done(reason="stop", confidence=confidence)
+        yield Done(reason="stop", confidence=confidence, info=info or {})
 
     @staticmethod
     def _previous_call(history: list[Message]) -> PreviousCall | None:
@@ -125,76 +122,93 @@ class EmbeddedPolicy:
                     ),
                     "",
                 )
-                return PreviousCall(call.name, call.arguments, result)
+                return PreviousCall(name=call.name, arguments=call.arguments, result=result)
         return None
 
     def _after_tools(self, question: str, after: list[Message], tools: list[ToolSpec]) -> Iterator[PolicyEvent]:
+        """Say what the tools of this turn returned, each in its tool's own words; quote
+        passages; when unsure of them, try the tool's fallback once."""
+        specs = {t.name: t for t in tools}
         called = {c.name for m in after if m.role == "assistant" for c in m.tool_calls}
+        # tools this turn reached as another's fallback: their failure means "I don't know"
+        fallbacks = {specs[n].fallback for n in called if n in specs and specs[n].fallback}
         last_call_msg = next(m for m in reversed(after) if m.role == "assistant" and m.tool_calls)
         results = {r.call_id: r for m in after for r in m.parts_of(ToolResultPart)}
-        names = {t.name for t in tools}
         replies: list[str] = []
+        info: dict[str, Any] = {}
         confidence = 1.0
         for call in last_call_msg.tool_calls:
             r = results.get(call.id)
             if r is None:
                 continue
+            spec = specs.get(call.name)
             if r.is_error:
-                if call.name == "web_search" and "retrieve_knowledge" in called:
-                    replies.append(answer.DONT_KNOW + " I couldn't reach the web to look it up.")
+                replies.append(self._say_error(call.name, spec, r.content, call.arguments, call.name in fallbacks))
+                if call.name in fallbacks:
                     confidence = 0.0
-                else:
-                    replies.append(answer.say_tool_error(call.name, r.content))
                 continue
-            data = answer._loads(r.content)
-            if call.name == "get_current_time":
-                replies.append(answer.say_time(data, call.arguments))
-            elif call.name == "calculator":
-                replies.append(answer.say_calc(data, call.arguments))
-            elif call.name == "get_weather":
-                replies.append(answer.say_weather(data, call.arguments))
-            elif call.name == "audio_search":
-                replies.append(answer.say_voice(data, call.arguments))
-            elif call.name in ("retrieve_knowledge", "web_search"):
-                text, conf = self._extractive(question, call.name, data)
-                if text is None and call.name == "retrieve_knowledge" and "web_search" in names and "web_search" not in called:
-                    # not sure from the documents: look it up on the web
-                    self.last_info["unsure"] = {"from": "retrieve_knowledge", "confidence": round(conf, 3)}
-                    yield ToolCall(id=ToolCallPart(name="web_search").id, name="web_search", arguments={"query": question})
-                    yield Done(reason="tool_calls", confidence=conf)
+            data = answer.loads(r.content)
+            found = answer.passages(data) if spec is None or spec.say is None or spec.extractive else None
+            if (spec is not None and spec.extractive) or found is not None:
+                text, conf, source = self._extractive(question, found or ([], "text"))
+                fallback = specs.get(spec.fallback) if spec is not None and spec.fallback else None
+                if text is None and fallback is not None and fallback.name not in called:
+                    # not sure from these passages: look it up with the fallback tool
+                    args = self.router.arguments(fallback, question) or {}
+                    info["unsure"] = {"from": call.name, "confidence": round(conf, 3)}
+                    yield ToolCall(id=ToolCallPart(name=fallback.name).id, name=fallback.name, arguments=args)
+                    yield Done(reason="tool_calls", confidence=conf, info=info)
                     return
+                if source:
+                    info.setdefault("sources", []).append(source)
                 replies.append(text or answer.DONT_KNOW)
                 confidence = min(confidence, conf)
-            else:
-                content = r.content.strip()
-                replies.append(content if len(content) < 300 else content[:300] + "...")
+                continue
+            replies.append(self._say_result(spec, data, call.arguments))
         text = " ".join(replies) or answer.DONT_KNOW
-        yield from self._say(text, confidence)
+        yield from self._say(text, confidence, info)
 
-    def _extractive(self, question: str, tool: str, data: Any) -> tuple[str | None, float]:
-        """An answer sentence with its source, or (None, confidence) when unsure."""
-        if tool == "retrieve_knowledge":
-            passages = (data or {}).get("passages", []) if isinstance(data, dict) else []
-            passages = [p for p in passages if float(p.get("relevance", p.get("score", 0))) >= self.answer_threshold]
-            key = "text"
-        else:
-            passages = (data or {}).get("results", []) if isinstance(data, dict) else (data or [])
-            key = "snippet"
+    @staticmethod
+    def _say_result(spec: ToolSpec | None, data: Any, args: dict[str, Any]) -> str:
+        if spec is not None and spec.say is not None:
+            try:
+                return spec.say(data, args)
+            except Exception:  # a `say` that cannot read this result: say it plainly
+                pass
+        return answer.say_result(data)
+
+    @staticmethod
+    def _say_error(name: str, spec: ToolSpec | None, content: str, args: dict[str, Any], fallback: bool) -> str:
+        msg = answer.clean_error(content)
+        sentence = None
+        if spec is not None and spec.say_error is not None:
+            try:
+                sentence = spec.say_error(msg, args)
+            except Exception:
+                sentence = None
+        sentence = sentence or answer.say_error(name, msg)
+        # a fallback that failed: the question stays unanswered, and the reply says why
+        if not fallback:
+            return sentence
+        sentence = sentence.removeprefix("Sorry, ")
+        return f"{answer.DONT_KNOW} {sentence[:1].upper()}{sentence[1:]}"
+
+    def _extractive(
+        self, question: str, found: tuple[list[dict[str, Any]], str]
+    ) -> tuple[str | None, float, str | None]:
+        """An answer sentence naming its source, its confidence and the source; (None,
+        confidence, None) when no passage answers well enough."""
+        passages, key = found
+        # passages that carry a relevance (or score) must reach the threshold; others are kept
+        passages = [p for p in passages if (r := answer.relevance(p)) is None or r >= self.answer_threshold]
         if not passages:
-            return None, 0.0
-        found = answer.best_sentence(question, passages, self.embedder, text_key=key)
-        if found is None:
-            return None, 0.0
-        sentence, p, score = found
+            return None, 0.0, None
+        best = answer.best_sentence(question, passages, self.embedder, text_key=key)
+        if best is None:
+            return None, 0.0, None
+        sentence, p, score = best
         if score < self.answer_threshold:
-            return None, score
-        src = answer.source_name(str(p.get("source") or p.get("url") or ""), p.get("title"))
-        self.last_info["sources"] = [p.get("source") or p.get("url")]
-        return f"According to {src}: {answer._clean_sentence(sentence)}", score
-
-
-def tool_result_json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str)
-
-
-__all__ = ["EmbeddedPolicy", "TextPart"]
+            return None, score, None
+        where = str(p.get("source") or p.get("url") or "")
+        src = answer.source_name(where, p.get("title"))
+        return f"According to {src}: {answer.clean_sentence(sentence)}", score, where or None

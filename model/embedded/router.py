@@ -1,81 +1,27 @@
 """Routing by meaning: MiniLM similarity of the transcript to each tool's description and
-example phrasings, plus argument extraction; built-in small-talk intents; follow-ups that
-reuse the previous turn's tool with a new argument."""
+example phrasings, adjusted by the tool's cue words; arguments from the tool's own parser
+(or, for a tool without one, from its schema); built-in small-talk intents; follow-ups that
+reuse the previous turn's tool with a new argument.
+
+The router knows no tool by name: everything about a tool comes with its `ToolSpec`."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from model.embedded import extract
 from model.embedded.embed import TextEmbedder
-from model.policy import ToolSpec
+from model.policy import PreviousCall, ToolSpec
 
-# Example phrasings for the standard tools, used when a ToolSpec carries none.
-DEFAULT_EXAMPLES: dict[str, list[str]] = {
-    "get_current_time": [
-        "what time is it", "what time is it in Tokyo", "tell me the time in London",
-        "what's the current time in New York", "what's the date today", "what day is it",
-        "current local time in Paris", "do you know what time it is in Sydney",
-    ],
-    "calculator": [
-        "what is 17 times 23", "calculate 45 plus 12", "what's 100 divided by 4",
-        "how much is 12 times 12", "what is the square root of 81", "compute 2 to the power of 10",
-        "what is 15 percent of 80", "add 5 and 7",
-    ],
-    "web_search": [
-        "search the web for the latest news", "look up who won the game last night",
-        "google the best pizza places", "find information online about electric cars",
-        "what's in the news today", "search for reviews of the new phone",
-    ],
-    "get_weather": [
-        "what's the weather like in Paris", "will it rain tomorrow in London",
-        "how hot is it in Cairo", "weather forecast for Berlin", "is it cold outside in Chicago",
-        "what's the temperature in Tokyo",
-    ],
-    "retrieve_knowledge": [
-        "what does the documentation say about", "tell me about the project", "who invented it",
-        "explain how this works", "what is the policy on", "according to my notes what is",
-        "when was it founded", "how do I configure it",
-    ],
-    "audio_search": [
-        "switch to a cheerful young woman's voice", "use the voice called Ada",
-        "speak like a calm older man", "change your voice to a deep male voice",
-        "can you sound like a British narrator", "find a voice that sounds happy",
-        "talk in a different voice",
-    ],
-}
-
-# Words that show up when people ask for a standard tool. A tool with a cue list gets a
-# bonus when one is said and a penalty when none is (so "book a flight to Paris" does not
-# reach the clock just because it names a city).
-CUES: dict[str, re.Pattern[str]] = {
-    name: re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I)
-    for name, words in {
-        "get_current_time": ["time", "clock", "hour", "hours", "date", "day", "o'clock", "today's date"],
-        "get_weather": ["weather", "rain", "raining", "snow", "snowing", "temperature", "hot", "cold",
-                        "warm", "sunny", "forecast", "wind", "windy", "degrees", "humid", "umbrella"],
-        "web_search": ["search", "look up", "lookup", "google", "internet", "web", "online", "news",
-                       "latest"],
-        "audio_search": ["voice", "voices", "sound like", "speak like", "talk like", "accent",
-                         "narrator", "speak as", "sound as"],
-        "calculator": ["plus", "minus", "times", "divided", "multiplied", "calculate", "compute",
-                       "square root", "percent", "squared", "sum", "product"],
-    }.items()
-}
+# A tool's cue words: a bonus when one is said, a penalty when none is (so "book a flight
+# to Paris" does not reach the clock just because it names a city).
 CUE_BONUS, CUE_PENALTY = 0.25, 0.15
-
-# An explicit command names its tool whatever the topic ("search online for hiking trails").
-EXPLICIT: dict[str, re.Pattern[str]] = {
-    "web_search": re.compile(
-        r"^(?:please\s+|can you\s+|could you\s+)*(?:search|google|look up|browse)\b"
-        r"|\b(?:on|in|from) the (?:web|internet)\b|\bonline\b",
-        re.I,
-    ),
-}
+# the score floor of a request that names its tool outright (`ToolSpec.explicit`)
+EXPLICIT_SCORE = 0.8
 
 SMALL_TALK: dict[str, list[str]] = {
     "greeting": ["hello", "hi there", "good morning", "hey assistant"],
@@ -94,18 +40,16 @@ _FOLLOW_UP = re.compile(r"^(?:and|what about|how about|and what about|also|now|t
 
 @dataclass
 class Route:
-    kind: str  # "tool" | "small_talk" | "knowledge" | "refuse" | "clarify"
-    name: str = ""
+    kind: str  # "tool" | "small_talk" | "refuse" | "clarify"
+    name: str = ""  # the tool, the small-talk intent, or (clarify) the tool asking / "empty"
     arguments: dict[str, Any] = field(default_factory=dict)
     score: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class PreviousCall:
-    name: str
-    arguments: dict[str, Any]
-    result: str
+@lru_cache(maxsize=256)
+def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(re.escape(c) for c in cues) + r")\b", re.I)
 
 
 class Router:
@@ -113,22 +57,22 @@ class Router:
         self.embedder = embedder or TextEmbedder()
         self.threshold = threshold
 
-    def _phrases(self, tool: ToolSpec) -> list[str]:
-        examples = list(tool.examples) or DEFAULT_EXAMPLES.get(tool.name, [])
-        return [tool.description.split("\n")[0]] + examples
+    @staticmethod
+    def _phrases(tool: ToolSpec) -> list[str]:
+        return [tool.description.split("\n")[0]] + list(tool.examples)
 
     def scores(self, text: str, tools: list[ToolSpec]) -> dict[str, float]:
         groups: dict[str, list[str]] = {f"tool:{t.name}": self._phrases(t) for t in tools}
         groups.update({f"talk:{k}": v for k, v in SMALL_TALK.items()})
+        cues = {f"tool:{t.name}": t.cues for t in tools if t.cues}
         flat = [p for ps in groups.values() for p in ps]
         q = self.embedder.encode([text])[0]
         sims = self.embedder.encode(flat) @ q
         out, i = {}, 0
         for key, ps in groups.items():
             score = float(np.max(sims[i : i + len(ps)]))
-            cue = CUES.get(key.removeprefix("tool:")) if key.startswith("tool:") else None
-            if cue is not None:
-                score += CUE_BONUS if cue.search(text) else -CUE_PENALTY
+            if key in cues:
+                score += CUE_BONUS if _cue_pattern(tuple(cues[key])).search(text) else -CUE_PENALTY
             out[key] = score
             i += len(ps)
         return out
@@ -142,16 +86,14 @@ class Router:
 
         # a follow-up that changes only the argument of the previous tool
         if previous and previous.name in names and (_FOLLOW_UP.match(text) or len(text.split()) <= 4):
-            args = self.arguments(previous.name, names[previous.name], text, previous)
-            if args is not None and args != previous.arguments and args:
+            args = self.arguments(names[previous.name], text, previous)
+            if args and args != previous.arguments:
                 return Route("tool", previous.name, args, 1.0, scores)
 
-        for name, pattern in EXPLICIT.items():
-            if name in names and pattern.search(text):
-                scores[f"tool:{name}"] = max(scores.get(f"tool:{name}", 0.0), 0.75)
-        # explicit arithmetic is a strong signal whatever the wording
-        if "calculator" in names and extract.spoken_arithmetic(text):
-            scores["tool:calculator"] = max(scores.get("tool:calculator", 0.0), 0.8)
+        # a request that names its tool outright ("search online for ...", "17 times 23")
+        for t in tools:
+            if t.explicit is not None and _safe(t.explicit, text):
+                scores[f"tool:{t.name}"] = max(scores.get(f"tool:{t.name}", 0.0), EXPLICIT_SCORE)
 
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
         for key, score in ranked:
@@ -160,51 +102,93 @@ class Router:
             kind, name = key.split(":", 1)
             if kind == "talk":
                 return Route("small_talk", name, {}, score, scores)
-            args = self.arguments(name, names[name], text, previous)
+            args = self.arguments(names[name], text, previous)
             if args is None:
-                if name == "get_weather":
-                    return Route("clarify", "weather_place", {}, score, scores)
+                if names[name].clarify:
+                    return Route("clarify", name, {}, score, scores)
                 continue  # the tool fits but its argument is not in the request
             return Route("tool", name, args, score, scores)
 
-        # look it up when unsure: an information question goes to the documents / the web
+        # look it up when unsure: an information question goes to the tools that look things
+        # up, in their order (the documents, then the web)
+        best = ranked[0][1] if ranked else 0.0
         if _QUESTION.match(text):
-            for name in ("retrieve_knowledge", "web_search"):
-                if name in names:
-                    args = self.arguments(name, names[name], text, previous) or {"query": text}
-                    return Route("tool", name, args, ranked[0][1] if ranked else 0.0, scores)
-        return Route("refuse", "", {}, ranked[0][1] if ranked else 0.0, scores)
+            for t in sorted((t for t in tools if t.lookup is not None), key=lambda t: t.lookup):
+                args = self.arguments(t, text, previous)
+                if args is not None:
+                    return Route("tool", t.name, args, best, scores)
+        return Route("refuse", "", {}, best, scores)
 
-    # -- argument extraction per tool --------------------------------------------
-    def arguments(
-        self, name: str, tool: ToolSpec, text: str, previous: PreviousCall | None = None
-    ) -> dict[str, Any] | None:
-        props = (tool.parameters or {}).get("properties", {})
-        if name == "get_current_time":
-            place = extract.find_place(text)
-            return {"timezone": place[1], "place": place[0]} if place else {}
-        if name == "calculator":
-            prev = None
-            if previous and previous.name == "calculator":
-                m = re.search(r"-?\d+(?:\.\d+)?", previous.result)
-                prev = float(m.group(0)) if m else None
-            expr = extract.spoken_arithmetic(text, prev)
-            return {"expression": expr} if expr else None
-        if name == "get_weather":
-            place = extract.find_place(text)
-            city = place[0] if place else extract.place_after_preposition(text)
-            return {"city": city} if city else None
-        if name == "web_search":
-            return {"query": extract.search_query(text)}
-        if name == "retrieve_knowledge":
-            return {"query": text.strip().rstrip("?.!")}
-        if name == "audio_search":
-            return extract.voice_request(text)
-        # a developer's tool: fill its single required string parameter with the request
-        required = (tool.parameters or {}).get("required", [])
-        strings = [k for k, v in props.items() if v.get("type") == "string"]
-        if len(required) == 1 and required[0] in strings:
-            return {required[0]: text}
-        if not required:
-            return {}
+    # -- arguments ----------------------------------------------------------------------------
+    @staticmethod
+    def arguments(tool: ToolSpec, text: str, previous: PreviousCall | None = None) -> dict[str, Any] | None:
+        """The tool's arguments from the request: its own parser, else from its JSON schema;
+        None when they are not in the request."""
+        if tool.parse is not None:
+            try:
+                return tool.parse(text, previous)
+            except Exception:  # a developer's parser that fails is a parser that found nothing
+                return None
+        return schema_arguments(tool.parameters or {}, text)
+
+
+def _safe(fn: Any, text: str) -> bool:
+    try:
+        return bool(fn(text))
+    except Exception:
+        return False
+
+
+# -- arguments of a tool without a parser -------------------------------------------------------
+# parameters that want the request itself rather than a value from it
+_WHOLE_REQUEST = re.compile(
+    r"^(?:request|query|q|text|question|input|prompt|message|command|instruction|utterance|sentence)s?$"
+    r"|_(?:request|query|text|question|prompt|message|command)$",
+    re.I,
+)
+_PREPOSITION = re.compile(
+    r"\b(?:in|at|for|to|on|about|of|from|with|into|by|called|named)\s+(?:(?:the|a|an|my|our|your)\s+)?",
+    re.I,
+)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def _value_phrase(text: str) -> str:
+    """The value a request names: what follows its last preposition ('turn on the lights in
+    the kitchen' -> 'kitchen'), else the request."""
+    last = None
+    for m in _PREPOSITION.finditer(text):
+        if text[m.end() :].strip():
+            last = m
+    return text[last.end() :].strip() if last else text
+
+
+def schema_arguments(parameters: dict[str, Any], text: str) -> dict[str, Any] | None:
+    """Fill a tool's single required parameter from the request: an enum value it names, a
+    number, the request itself (for parameters such as `query` or `request`) or the noun
+    phrase it ends with. None when the schema asks for more than this can tell."""
+    props = parameters.get("properties", {})
+    required = parameters.get("required", [])
+    if not required:
+        return {}
+    if len(required) != 1:
         return None
+    key = required[0]
+    schema = props.get(key, {})
+    kind = schema.get("type", "string")
+    t = text.strip().rstrip("?.!")
+    if "enum" in schema:
+        for v in schema["enum"]:
+            if re.search(rf"\b{re.escape(str(v))}\b", t, re.I):
+                return {key: v}
+        return None
+    if kind in ("number", "integer"):
+        m = _NUMBER.search(t)
+        if not m:
+            return None
+        return {key: int(float(m.group(0))) if kind == "integer" else float(m.group(0))}
+    if kind != "string":
+        return None
+    if _WHOLE_REQUEST.search(key):
+        return {key: t}
+    return {key: _value_phrase(t)}

@@ -94,7 +94,7 @@ def test_remote_policy_streams_from_serve_model(server, wav):
     for e in events:
         if isinstance(e, AudioTokens):
             assert all(0 <= c < 6561 for c in e.tokens)
-    assert pol.last_info["speech"] == "embedded-tts-fallback"
+    assert pol.speaker().segment(None).info["speech"] == "embedded-tts-fallback"
 
 
 def test_server_non_streaming_openai_shape(server, wav):

@@ -63,12 +63,14 @@ def test_token2wav_speaks_audio_tokens_of_a_tiny_checkpoint(tiny):
 
     _, d = tiny
     sp = StepAudio2Speaker(d / "token2wav")
-    chunks = list(sp.speak("ignored", list(range(100, 130)), None))
+    seg = sp.segment(None)
+    chunks = [*seg.text("ignored"), *seg.tokens(list(range(100, 130))), *seg.end()]
     assert chunks and all(c.sample_rate == 24000 for c in chunks)
-    assert sp.last_info["speech"] == "token2wav"
+    assert seg.info["speech"] == "token2wav"
     assert sum(c.samples.size for c in chunks) / 24000 > 0.8  # 30 tokens at 25 Hz ~ 1.2 s
-    list(sp.speak("Just text.", [], None))
-    assert sp.last_info == {
+    seg = sp.segment(None)
+    assert [*seg.text("Just text."), *seg.end()]  # no codes: Piper reads the text
+    assert seg.info == {
         "speech": "embedded-tts-fallback",
         "speech_detail": "the reply has no audio tokens",
     }

@@ -93,10 +93,11 @@ def test_cancel_before_first_token(policy):
 
 def test_speaker_falls_back_to_embedded_tts(policy, tmp_path):
     sp = policy.speaker()  # the shared tiny checkpoint has no token2wav/ folder
-    assert sp.last_info["speech"] == "embedded-tts-fallback"
-    chunks = list(sp.speak("Hello there.", [1, 2, 3], None))
+    seg = sp.segment(None)
+    chunks = [*seg.text("Hello there. "), *seg.tokens([1, 2, 3]), *seg.end()]
     assert chunks and chunks[0].samples.dtype == np.float32 and chunks[0].sample_rate == 22050
-    assert sp.last_info == {
+    assert chunks[0].text == "Hello there."  # each chunk says which sentence it speaks
+    assert seg.info == {
         "speech": "embedded-tts-fallback",
         "speech_detail": f"{policy.model_dir / 'token2wav'} does not exist",
     }

@@ -5,7 +5,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from langchain_core.messages import ToolCall
 
-from agents.tools import calculator, default_tools, get_current_time, make_get_weather
+from agents.tools import default_tools, tool_specs
+from agents.tools.calculator import calculator
+from agents.tools.get_current_time import get_current_time
+from agents.tools.get_weather import make_get_weather
 
 
 def _tool(tools, name):
@@ -64,3 +67,41 @@ def test_weather_parses_open_meteo_answers_from_a_real_http_server():
     finally:
         srv.shutdown()
     assert d == {"place": "Paris", "country": "France", "temperature_c": 11.4, "wind_kmh": 9.7, "description": "overcast"}
+
+
+def test_every_standard_tool_carries_its_routing_knowledge(tmp_path):
+    specs = {s.name: s for s in tool_specs(default_tools(tmp_path))}
+    assert set(specs) == {"get_current_time", "calculator", "web_search", "get_weather",
+                          "retrieve_knowledge", "audio_search"}
+    for s in specs.values():
+        assert s.examples and s.parse is not None and s.say_error is not None
+        assert "parse" not in s.model_dump()  # callables never leave the process
+    assert specs["retrieve_knowledge"].extractive and specs["retrieve_knowledge"].fallback == "web_search"
+    lookups = sorted((s.lookup, n) for n, s in specs.items() if s.lookup is not None)
+    assert [n for _, n in lookups] == ["retrieve_knowledge", "web_search"]
+    assert specs["get_weather"].parse("what's the weather like", None) is None and specs["get_weather"].clarify
+    assert specs["web_search"].explicit("search online for hiking trails")
+    assert specs["get_current_time"].parse("and in London?", None)["timezone"] == "Europe/London"
+
+
+def test_the_corpus_store_is_opened_once_per_tool_set_or_taken_as_given(tmp_path, monkeypatch):
+    from agents.tools import retrieve_knowledge
+    from retrieval import CorpusStore
+
+    opened = []
+    real_open = retrieve_knowledge.open_corpus
+    monkeypatch.setattr(retrieve_knowledge, "open_corpus", lambda d: opened.append(d) or real_open(d))
+    tools = default_tools(tmp_path)
+    assert opened == []  # nothing is opened before the first call
+    rk = _tool(tools, "retrieve_knowledge")
+    assert json.loads(rk.invoke({"query": "anything"}))["passages"] == []
+    rk.invoke({"query": "again"})
+    assert opened == [tmp_path / "corpora"]  # once, not per call
+    tools.close()
+
+    given = CorpusStore(tmp_path / "given")
+    tools = default_tools(tmp_path, corpus=given)
+    assert json.loads(_tool(tools, "retrieve_knowledge").invoke({"query": "x"}))["passages"] == []
+    tools.close()  # the caller's store stays open
+    assert len(opened) == 1 and given.is_empty()
+    given.close()

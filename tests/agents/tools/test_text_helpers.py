@@ -1,12 +1,10 @@
 import pytest
 
-from model.embedded.extract import (
-    find_place,
-    search_query,
-    spoken_arithmetic,
-    voice_request,
-    words_to_numbers,
-)
+from agents.tools.audio_search import voice_request
+from agents.tools.numbers import words_to_numbers
+from agents.tools.places import find_place
+from agents.tools.spoken_math import spoken_arithmetic
+from agents.tools.web_search import search_query
 
 
 @pytest.mark.parametrize(
