@@ -15,7 +15,7 @@ The same spoken question (Piper) is asked, with the embedded policy on the CPU:
 
 Each live row is split into stages: endpoint (the configured silence plus VAD windows),
 the assistant's own stages before its first audio chunk (vad, asr, policy, tools,
-tts_first_chunk; from its StageTiming events), graph/other overhead, and playback
+tts_first_chunk; from its Timing events), graph/other overhead, and playback
 (queue -> output block, or socket -> client).
 
     python benchmarks/live_latency.py [--runs 3] [--silence-ms 700] [--question "..."]
