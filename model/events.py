@@ -76,7 +76,8 @@ class AudioChunk(BaseModel):
 
     @field_serializer("samples", when_used="json")
     def _pcm16(self, samples: np.ndarray) -> str:
-        pcm = (np.clip(np.asarray(samples, np.float32), -1, 1) * 32767).astype("<i2")
+        x = np.clip(np.asarray(samples, np.float32), -1, 1) * 32768
+        pcm = np.clip(np.round(x), -32768, 32767).astype("<i2")
         return base64.b64encode(pcm.tobytes()).decode("ascii")
 
     @field_validator("samples", mode="before")

@@ -85,19 +85,13 @@ def test_every_event_round_trips_through_its_json(ev):
             assert isinstance(data["samples"], str)  # base64 PCM16
             assert back.samples.dtype == np.float32 and back.samples.shape == ev.samples.shape
             # PCM16 as model/events.py encodes it today (truncating, see below): within 2 LSB
-            assert np.max(np.abs(back.samples - ev.samples)) <= 2 / 32768
+            assert np.max(np.abs(back.samples - ev.samples)) <= 1 / 32768
             assert (back.sample_rate, back.text) == (ev.sample_rate, ev.text)
         else:
             assert back == ev
             assert E.event_json(back) == data
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model/events.py AudioChunk._pcm16 truncates x*32767 (astype) and decodes /32768: "
-    "error up to ~2/32768 and re-encoding drifts; rounding x*32768 and clipping to "
-    "[-32768, 32767] makes it 1/32768 and lossless",
-)
 def test_audio_chunk_pcm16_is_within_one_lsb():
     ev = next(e for e in SAMPLES if isinstance(e, E.AudioChunk))
     back = E.parse_event(json.dumps(E.event_json(ev)))
