@@ -2,7 +2,9 @@
 
 `Token2Wav.from_pretrained(dir)` loads a checkpoint's `token2wav/` folder (flow.yaml,
 flow.pt, hift.pt, speech_tokenizer_v2_25hz.onnx, campplus.onnx); `synthesize` makes
-one waveform, `stream` yields pieces as token chunks arrive. `Token2WavSpeaker` is the
+one waveform, `open_stream` gives a push-based `Token2WavStream` (`push(tokens)` returns
+the pieces that became ready, `finish()` the rest) and `stream` yields pieces as token
+chunks arrive. `Token2WavSpeaker` is the
 `model.policy.Speaker` the Step-Audio 2 policies use; `write_tiny_token2wav` writes a
 tiny random-weight folder in the official layout for tests and CI.
 """
@@ -16,6 +18,8 @@ from model.token2wav.synthesis import (
     SAMPLE_RATE,
     TOKEN_RATE,
     Token2Wav,
+    Token2WavStream,
+    VoiceState,
     resolve_token2wav_dir,
     validate_tokens,
 )
@@ -32,6 +36,8 @@ __all__ = [
     "Token2Wav",
     "Token2WavConfig",
     "Token2WavSpeaker",
+    "Token2WavStream",
+    "VoiceState",
     "default_prompt_path",
     "parse_flow_yaml",
     "resolve_token2wav_dir",

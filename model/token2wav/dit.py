@@ -13,9 +13,11 @@ Facts from the public Step-Audio 2 code (`cosyvoice2/flow/decoder_dit.py`, "DiT-
   CausalConv1d(k3) -> LayerNorm -> Mish -> CausalConv1d(k3) (`conv.block.1/3/6`).
 - `final_layer`: adaLN (shift, scale), LayerNorm, Linear(d, 80).
 
-Whole-utterance inference attends over all frames; streaming (`forward_chunk`) attends
-over the cached keys/values of earlier frames plus the chunk itself, and each causal
-convolution keeps its last 2 input frames.
+Whole-utterance inference attends over all frames; streaming attends over the cached
+keys/values of earlier frames (passed as segments, e.g. the voice prompt's and the recent
+history's, so they are not re-packed every chunk) plus the chunk itself, and each causal
+convolution keeps its last 2 input frames. The adaLN modulations depend on the timestep
+only; `modulations(t)` computes them so a solver can reuse them across chunks.
 """
 
 from __future__ import annotations
@@ -27,10 +29,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.token2wav.config import EstimatorConfig
-
-
-def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale) + shift
 
 
 class Attention(nn.Module):
@@ -51,21 +49,26 @@ class Attention(nn.Module):
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(
-        self, x: torch.Tensor, cache: torch.Tensor | None = None, mask: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        cache: list[torch.Tensor] | None = None,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (b, t, d); cache (b, h, t_cache, 2*head_dim); mask (t, t_cache + t) bool,
-        True = may attend. Returns output, new cache."""
+        """x (b, t, d); cache: segments (b, h, t_i, 2*head_dim) of earlier keys/values, in
+        time order; mask (t, sum t_i + t) bool, True = may attend. Returns the output and
+        this chunk's own keys/values (b, h, t, 2*head_dim)."""
         b, t, _ = x.shape
         q = self.q_norm(self._heads(self.to_q(x)))
         k = self.k_norm(self._heads(self.to_k(x)))
         v = self._heads(self.to_v(x))
-        if cache is not None and cache.shape[2] > 0:
-            k_cache, v_cache = cache.split(self.head_dim, dim=-1)
-            k = torch.cat([k_cache, k], dim=2)
-            v = torch.cat([v_cache, v], dim=2)
-        new_cache = torch.cat([k, v], dim=-1)
+        new = torch.cat([k, v], dim=-1)
+        segs = [c for c in cache if c.shape[2] > 0] if cache else []
+        if segs:
+            d = self.head_dim
+            k = torch.cat([c[..., :d] for c in segs] + [k], dim=2)
+            v = torch.cat([c[..., d:] for c in segs] + [v], dim=2)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.proj(out.transpose(1, 2).reshape(b, t, -1)), new_cache
+        return self.proj(out.transpose(1, 2).reshape(b, t, -1)), new
 
 
 class Mlp(nn.Module):
@@ -103,21 +106,28 @@ class CausalConvBranch(nn.Module):
     def forward(
         self, x: torch.Tensor, cache: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (b, t, c); cache (b, 2c, pad) = last inputs of both convolutions."""
-        c = x.shape[-1]
+        """x (b, t, c); cache (b, 2c, pad) = last inputs of both convolutions. The
+        convolutions run as one matrix product over the unfolded frames (faster than
+        conv1d for the short chunks of streaming, same numbers up to rounding)."""
+        b, t, c = x.shape
         if cache is None:
-            cache1 = x.new_zeros(x.shape[0], c, self.pad)
-            cache2 = x.new_zeros(x.shape[0], c, self.pad)
+            cache1 = x.new_zeros(b, self.pad, c)
+            cache2 = x.new_zeros(b, self.pad, c)
         else:
-            cache1, cache2 = cache.split(c, dim=1)
-        h = torch.cat([cache1, x.transpose(1, 2)], dim=2)
-        new1 = h[..., -self.pad :]
-        h = self.block[1](h).transpose(1, 2)
+            cache1, cache2 = cache.transpose(1, 2).split(c, dim=2)
+        h = torch.cat([cache1, x], dim=1)
+        new1 = h[:, -self.pad :]
+        h = self._conv(self.block[1], h, t)
         h = self.block[4](self.block[3](h))
-        h = torch.cat([cache2, h.transpose(1, 2)], dim=2)
-        new2 = h[..., -self.pad :]
-        h = self.block[6](h).transpose(1, 2)
-        return h, torch.cat([new1, new2], dim=1)
+        h = torch.cat([cache2, h], dim=1)
+        new2 = h[:, -self.pad :]
+        h = self._conv(self.block[6], h, t)
+        return h, torch.cat([new1, new2], dim=2).transpose(1, 2)
+
+    def _conv(self, conv: nn.Conv1d, h: torch.Tensor, t: int) -> torch.Tensor:
+        """Valid conv1d over time of h (b, t + pad, c) -> (b, t, out)."""
+        cols = h.unfold(1, self.pad + 1, 1).reshape(h.shape[0], t, -1)  # (b, t, c * k)
+        return F.linear(cols, conv.weight.view(conv.out_channels, -1), conv.bias)
 
 
 class DiTBlock(nn.Module):
@@ -135,27 +145,21 @@ class DiTBlock(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        c: torch.Tensor,
+        mod: torch.Tensor,
         cnn_cache: torch.Tensor | None = None,
-        att_cache: torch.Tensor | None = None,
+        att_cache: list[torch.Tensor] | None = None,
         mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        (
-            shift_msa,
-            scale_msa,
-            gate_msa,
-            shift_mlp,
-            scale_mlp,
-            gate_mlp,
-            shift_conv,
-            scale_conv,
-            gate_conv,
-        ) = self.adaLN_modulation(c).chunk(9, dim=-1)
-        h, new_att = self.attn(modulate(self.norm1(x), shift_msa, scale_msa), att_cache, mask)
-        x = x + gate_msa * h
-        h, new_cnn = self.conv(modulate(self.norm3(x), shift_conv, scale_conv), cnn_cache)
-        x = x + gate_conv * h
-        x = x + gate_mlp * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
+        """`mod`: this block's entry of `DiT.modulations` (shift, 1 + scale, gate for
+        attention, MLP and conv)."""
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod[:6]
+        shift_conv, scale_conv, gate_conv = mod[6:]
+        h, new_att = self.attn(torch.addcmul(shift_msa, self.norm1(x), scale_msa), att_cache, mask)
+        x = torch.addcmul(x, gate_msa, h)
+        h, new_cnn = self.conv(torch.addcmul(shift_conv, self.norm3(x), scale_conv), cnn_cache)
+        x = torch.addcmul(x, gate_conv, h)
+        h = self.mlp(torch.addcmul(shift_mlp, self.norm2(x), scale_mlp))
+        x = torch.addcmul(x, gate_mlp, h)
         return x, new_cnn, new_att
 
 
@@ -182,9 +186,9 @@ class FinalLayer(nn.Module):
         self.norm_final = nn.LayerNorm(hidden, elementwise_affine=False, eps=1e-6)
         self.linear = nn.Linear(hidden, out_channels)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
-        return self.linear(modulate(self.norm_final(x), shift, scale))
+    def forward(self, x: torch.Tensor, mod: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        shift, scale = mod  # scale: 1 + scale (see `DiT.modulations`)
+        return self.linear(torch.addcmul(shift, self.norm_final(x), scale))
 
 
 class DiT(nn.Module):
@@ -198,6 +202,22 @@ class DiT(nn.Module):
         self.blocks = nn.ModuleList([DiTBlock(cfg) for _ in range(cfg.depth)])
         self.final_layer = FinalLayer(cfg.hidden_size, cfg.out_channels)
 
+    def modulations(self, t: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """The adaLN modulations for timesteps t (b,): per block the 9 (b, 1, d) tensors
+        (shift, 1 + scale, gate) x (attention, MLP, conv), then the final layer's (shift,
+        1 + scale). They depend on t only, so a solver computes them once per schedule
+        and reuses them for every chunk."""
+
+        def split(m: torch.Tensor, n: int) -> tuple[torch.Tensor, ...]:
+            parts = [p.contiguous() for p in m.chunk(n, dim=-1)]
+            for i in range(1, n, 3):
+                parts[i] = parts[i] + 1  # modulate: x * (1 + scale) + shift
+            return tuple(parts)
+
+        c = self.t_embedder(t).unsqueeze(1)
+        mods = [split(block.adaLN_modulation(c), 9) for block in self.blocks]
+        return [*mods, split(self.final_layer.adaLN_modulation(c), 2)]
+
     def forward(
         self,
         x: torch.Tensor,
@@ -206,14 +226,18 @@ class DiT(nn.Module):
         spks: torch.Tensor,
         cond: torch.Tensor,
         cnn_cache: torch.Tensor | None = None,
-        att_cache: torch.Tensor | None = None,
+        att_cache: list[torch.Tensor] | None = None,
         want_cache: bool = True,
         attn_mask: torch.Tensor | None = None,
+        mods: list[tuple[torch.Tensor, ...]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """x, mu, cond: (b, 80, t); t: (b,); spks: (b, 80);
-        cnn_cache (depth, b, 2d, 2), att_cache (depth, b, h, t_cache, 2*head_dim) or None.
-        Returns the velocity (b, 80, t) and the new caches (stacked over blocks)."""
-        c = self.t_embedder(t).unsqueeze(1)
+        cnn_cache (depth, b, 2d, 2); att_cache: segments (depth, b, h, t_i, 2*head_dim)
+        of earlier frames' keys/values in time order, or None; `mods`: precomputed
+        `modulations(t)`. Returns the velocity (b, 80, t), the new conv caches and this
+        chunk's keys/values (depth, b, h, t, 2*head_dim) (stacked over blocks)."""
+        if mods is None:
+            mods = self.modulations(t)
         spk = spks.unsqueeze(-1).expand(-1, -1, x.shape[-1])
         h = torch.cat([x, mu, spk, cond], dim=1).transpose(1, 2)
         h = self.in_proj(h)
@@ -221,15 +245,15 @@ class DiT(nn.Module):
         for i, block in enumerate(self.blocks):
             h, nc, na = block(
                 h,
-                c,
+                mods[i],
                 cnn_cache[i] if cnn_cache is not None else None,
-                att_cache[i] if att_cache is not None else None,
+                [seg[i] for seg in att_cache] if att_cache is not None else None,
                 attn_mask,
             )
             if want_cache:
                 cnn_out.append(nc)
                 att_out.append(na)
-        out = self.final_layer(h, c).transpose(1, 2)
+        out = self.final_layer(h, mods[-1]).transpose(1, 2)
         if not want_cache:
             return out, None, None
         return out, torch.stack(cnn_out), torch.stack(att_out)

@@ -173,10 +173,21 @@ class PreLookahead(nn.Module):
         self.conv1 = nn.Conv1d(channels, channels, kernel_size=lookahead + 1)
         self.conv2 = nn.Conv1d(channels, channels, kernel_size=3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Whole sequence (b, t, c): zero look-ahead padding at the end."""
-        h = F.pad(x.transpose(1, 2), (0, self.pre_lookahead_len))
-        h = F.leaky_relu(self.conv1(h))
+    def forward(
+        self, x: torch.Tensor, lookahead: tuple[int, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Whole sequence (b, t, c): zero look-ahead padding at the end. `lookahead` =
+        (n, frames (b, pre_lookahead_len, c)): positions before n look ahead into these
+        frames instead of x[n:] (a streamed prompt primed with its own look-ahead)."""
+        if lookahead is None:
+            h = F.pad(x.transpose(1, 2), (0, self.pre_lookahead_len))
+            h = self.conv1(h)
+        else:
+            n, la = lookahead
+            head = torch.cat([x[:, :n], la.to(x)], dim=1).transpose(1, 2)
+            tail = F.pad(x[:, n:].transpose(1, 2), (0, self.pre_lookahead_len))
+            h = torch.cat([self.conv1(head), self.conv1(tail)], dim=2)
+        h = F.leaky_relu(h)
         h = self.conv2(F.pad(h, (2, 0)))
         return h.transpose(1, 2) + x
 
@@ -225,15 +236,24 @@ class UpsampleConformerEncoder(nn.Module):
     def _table(self, size: int, like: torch.Tensor) -> torch.Tensor:
         return rel_position_table(self.cfg.output_size, size, like.device, like.dtype)
 
-    def forward(self, xs: torch.Tensor, chunk_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        xs: torch.Tensor,
+        chunk_ids: torch.Tensor | None = None,
+        lookahead: tuple[int, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Encode a whole (b, t, input_size) sequence -> (b, t*stride, d).
 
         Without `chunk_ids` every position attends to all others (the reference's
         one-shot inference). With `chunk_ids` (t,) (non-decreasing chunk index per token)
         a position attends to its own and earlier chunks only, which is what streaming
-        with the same chunks computes."""
+        with the same chunks computes. `lookahead` = (n, inputs (b, pre_lookahead_len,
+        input_size)): the first n positions (the prompt) see these look-ahead inputs
+        instead of the following tokens, as a prompt primed with them in streaming."""
         x = self.embed(xs)
-        x = self.pre_lookahead_layer(x)
+        if lookahead is not None:
+            lookahead = (lookahead[0], self.embed(lookahead[1]))
+        x = self.pre_lookahead_layer(x, lookahead)
         mask1 = mask2 = None
         if chunk_ids is not None:
             ids2 = chunk_ids.repeat_interleave(self.cfg.up_stride)

@@ -15,7 +15,11 @@ Facts from the public Step-Audio 2 code (`cosyvoice2/flow/flow.py`,
   rate 0.7: v = 1.7 * v(mu, spk, cond) - 0.7 * v(0, 0, 0).
 - streaming: `setup_cache` runs the prompt (with `pre_lookahead_len` look-ahead tokens)
   through the encoder and every Euler step of the estimator to fill their caches;
-  `inference_chunk` continues from them. The noise of a chunk is read at its absolute
+  `inference_chunk` continues from them. The caches are never modified in place, so a
+  voice prompt's cache can be computed once and shared by every stream in that voice;
+  the estimator keeps the prompt's keys/values and the generated history as separate
+  segments (the history bounded to the newest `keep_frames`), so a chunk copies only
+  what attention needs. The noise of a chunk is read at its absolute
   frame position, as in one-shot synthesis (the reference reads it at the cache length).
 - `inference(..., chunk_size=n)` applies the same chunking as block-causal attention
   masks in one pass, reproducing streaming's numbers.
@@ -45,6 +49,7 @@ class FlowDecoder(nn.Module):
         self.estimator = DiT(cfg.estimator)
         self.inference_cfg_rate = cfg.inference_cfg_rate
         self.out_channels = cfg.estimator.out_channels
+        self._schedules: dict = {}
         g = torch.Generator().manual_seed(NOISE_SEED)
         noise = torch.randn([1, self.out_channels, NOISE_FRAMES], generator=g)
         self.register_buffer("rand_noise", noise, persistent=False)
@@ -58,6 +63,29 @@ class FlowDecoder(nn.Module):
         t = torch.linspace(0, 1, n_timesteps + 1, device=like.device, dtype=like.dtype)
         return 1 - torch.cos(t * 0.5 * math.pi)
 
+    def schedule(
+        self, n_timesteps: int, like: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]]:
+        """Per Euler step: (t (2,), dt, the estimator's adaLN modulations at t). Computed
+        once per (n_timesteps, dtype, device) and reused by every chunk and utterance (the
+        modulations depend on the timestep only)."""
+        key = (n_timesteps, like.dtype, like.device)
+        hit = self._schedules.get(key)
+        if hit is not None:
+            return hit
+        t_span = self.time_span(n_timesteps, like)
+        t = t_span[0].unsqueeze(0)
+        dt = t_span[1] - t_span[0]
+        steps = []
+        for step in range(1, len(t_span)):
+            tt = torch.cat([t, t], dim=0)
+            steps.append((tt, dt, self.estimator.modulations(tt)))
+            t = t + dt
+            if step < len(t_span) - 1:
+                dt = t_span[step + 1] - t
+        self._schedules[key] = steps
+        return steps
+
     def solve(
         self,
         x: torch.Tensor,
@@ -65,54 +93,57 @@ class FlowDecoder(nn.Module):
         spks: torch.Tensor,
         cond: torch.Tensor,
         n_timesteps: int,
-        caches: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+        caches: list[list[torch.Tensor]] | None = None,
+        cnn_caches: list[torch.Tensor] | None = None,
         want_cache: bool = False,
         attn_mask: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
-        """Euler integration from noise x (b, 80, t) to mel. `caches[i]` holds the
-        estimator's (cnn, att) caches for step i (streaming); returns the new ones."""
-        t_span = self.time_span(n_timesteps, mu)
-        t = t_span[0].unsqueeze(0)
-        dt = t_span[1] - t_span[0]
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Euler integration from noise x (b, 80, t) to mel. Streaming: `caches[i]` are
+        step i's key/value segments of earlier frames, `cnn_caches[i]` its conv caches.
+        Returns the mel, and per step the new conv caches and this chunk's keys/values."""
         r = self.inference_cfg_rate
         mu_in = torch.cat([mu, torch.zeros_like(mu)], dim=0)
         spks_in = torch.cat([spks, torch.zeros_like(spks)], dim=0)
         cond_in = torch.cat([cond, torch.zeros_like(cond)], dim=0)
-        new_caches = []
-        for step in range(1, len(t_span)):
-            cnn, att = caches[step - 1] if caches is not None else (None, None)
+        new_cnn, new_att = [], []
+        for i, (t, dt, mods) in enumerate(self.schedule(n_timesteps, mu)):
             v, ncnn, natt = self.estimator(
                 torch.cat([x, x], dim=0),
                 mu_in,
-                torch.cat([t, t], dim=0),
+                t,
                 spks_in,
                 cond_in,
-                cnn,
-                att,
+                cnn_caches[i] if cnn_caches is not None else None,
+                caches[i] if caches is not None else None,
                 want_cache=want_cache,
                 attn_mask=attn_mask,
+                mods=mods,
             )
             v_cond, v_uncond = v.chunk(2, dim=0)
             x = x + dt * ((1.0 + r) * v_cond - r * v_uncond)
-            t = t + dt
-            if step < len(t_span) - 1:
-                dt = t_span[step + 1] - t
             if want_cache:
-                new_caches.append((ncnn, natt))
-        return x, new_caches
+                new_cnn.append(ncnn)
+                new_att.append(natt)
+        return x, new_cnn, new_att
 
 
 @dataclass
 class FlowStreamCache:
+    """Streaming state. Never modified in place: a cache of the voice prompt can be
+    shared by any number of streams."""
+
     conformer_cnn: torch.Tensor
     conformer_att: torch.Tensor
-    estimator: list[tuple[torch.Tensor, torch.Tensor]]  # per Euler step: (cnn, att)
+    estimator_cnn: list[torch.Tensor]  # per Euler step (depth, b, 2d, 2)
+    prompt_att: list[torch.Tensor]  # per Euler step: the prompt's keys/values
+    history_att: list[torch.Tensor]  # per Euler step: the (bounded) generated history
     prompt_frames: int
     position: int  # absolute frame index of the next chunk (prompt frames included)
 
     @property
     def frames(self) -> int:
-        return self.estimator[0][1].shape[3]
+        """Frames the DiT attends to besides the chunk (prompt + history)."""
+        return self.prompt_att[0].shape[3] + self.history_att[0].shape[3]
 
 
 class FlowModel(nn.Module):
@@ -177,13 +208,16 @@ class FlowModel(nn.Module):
         n_timesteps: int = 10,
         chunk_size: int | None = None,
         keep_frames: int | None = 100,
+        prompt_lookahead: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """tokens (1, T), prompt_tokens (1, Tp), prompt_mel (1, Tp*up_rate, 80),
         embedding (1, 192) -> mel (1, 80, T*up_rate) for the new tokens only.
 
         `chunk_size=None`: every frame attends to the whole utterance (the reference's
         one-shot inference). `chunk_size=n`: chunk-causal attention, the same numbers
-        as `stream` with chunks of n tokens (and its bounded history)."""
+        as `stream` with chunks of n tokens (and its bounded history).
+        `prompt_lookahead` (1, pre_lookahead_len): the look-ahead tokens the prompt's
+        last positions see instead of the first new tokens (what `setup_cache` was given)."""
         spk = self._speaker(embedding.to(self.spk_embed_affine_layer.weight.dtype))
         all_tokens = torch.cat([prompt_tokens, tokens], dim=1).clamp(min=0)
         ids = frame_mask = None
@@ -194,13 +228,16 @@ class FlowModel(nn.Module):
             frame_mask = self.frame_mask(ids.cpu(), prompt_mel.shape[1], keep_frames).to(
                 tokens.device
             )
-        h = self.encoder_proj(self.encoder(self.input_embedding(all_tokens), ids))
+        la = None
+        if prompt_lookahead is not None:
+            la = (prompt_tokens.shape[1], self.input_embedding(prompt_lookahead.clamp(min=0)))
+        h = self.encoder_proj(self.encoder(self.input_embedding(all_tokens), ids, la))
         n_prompt = prompt_mel.shape[1]
         cond = torch.zeros_like(h)
         cond[:, :n_prompt] = prompt_mel.to(h.dtype)
         mu = h.transpose(1, 2).contiguous()
         x = self.decoder.noise(0, mu.shape[2], mu)
-        mel, _ = self.decoder.solve(
+        mel, _, _ = self.decoder.solve(
             x, mu, spk, cond.transpose(1, 2).contiguous(), n_timesteps, attn_mask=frame_mask
         )
         return mel[:, :, n_prompt:]
@@ -226,9 +263,10 @@ class FlowModel(nn.Module):
         mu = self.encoder_proj(h).transpose(1, 2).contiguous()
         x = self.decoder.noise(0, mu.shape[2], mu)
         cond = prompt_mel.to(mu.dtype).transpose(1, 2).contiguous()
-        _, est = self.decoder.solve(x, mu, spk, cond, n_timesteps, None, want_cache=True)
+        _, cnn, att = self.decoder.solve(x, mu, spk, cond, n_timesteps, want_cache=True)
         n = prompt_mel.shape[1]
-        return FlowStreamCache(ccnn, catt, est, prompt_frames=n, position=n)
+        empty = [a[:, :, :, :0] for a in att]
+        return FlowStreamCache(ccnn, catt, cnn, att, empty, prompt_frames=n, position=n)
 
     @torch.inference_mode()
     def inference_chunk(
@@ -253,19 +291,29 @@ class FlowModel(nn.Module):
         # length, which stops advancing once the history is bounded)
         x = self.decoder.noise(cache.position, mu.shape[2], mu)
         cond = torch.zeros_like(mu)
-        mel, est = self.decoder.solve(
-            x, mu, spk, cond, n_timesteps, cache.estimator, want_cache=True
+        segments = [[p, h] for p, h in zip(cache.prompt_att, cache.history_att, strict=True)]
+        mel, cnn, new = self.decoder.solve(
+            x, mu, spk, cond, n_timesteps, segments, cache.estimator_cnn, want_cache=True
         )
-        if keep_frames is not None:
-            est = [(c, _trim(a, cache.prompt_frames, keep_frames)) for c, a in est]
+        # the history: the prompt's keys/values stay (shared, never copied); of the
+        # generated frames the newest `keep_frames` are kept (as the reference's streaming
+        # loop intends: bounded attention history, the voice prompt always visible)
+        hist = [
+            _keep_newest(torch.cat([h, a], dim=3), keep_frames)
+            for h, a in zip(cache.history_att, new, strict=True)
+        ]
         return mel, FlowStreamCache(
-            ccnn, catt, est, cache.prompt_frames, cache.position + mel.shape[2]
+            ccnn,
+            catt,
+            cnn,
+            cache.prompt_att,
+            hist,
+            cache.prompt_frames,
+            cache.position + mel.shape[2],
         )
 
 
-def _trim(att: torch.Tensor, prompt_frames: int, keep: int) -> torch.Tensor:
-    """Keep the prompt's keys/values plus the newest `keep` frames (as the reference's
-    streaming loop intends: bounded attention history, the voice prompt always visible)."""
-    if att.shape[3] <= prompt_frames + keep:
+def _keep_newest(att: torch.Tensor, keep: int | None) -> torch.Tensor:
+    if keep is None or att.shape[3] <= keep:
         return att
-    return torch.cat([att[:, :, :, :prompt_frames], att[:, :, :, -keep:]], dim=3)
+    return att[:, :, :, -keep:].contiguous()

@@ -50,8 +50,8 @@ class Snake(nn.Module):
         self.alpha = nn.Parameter(torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.alpha.unsqueeze(0).unsqueeze(-1)
-        return x + (1.0 / (a + 1e-9)) * torch.sin(x * a).pow(2)
+        a = self.alpha.view(1, -1, 1)
+        return torch.addcmul(x, 1.0 / (a + 1e-9), torch.sin(x * a).pow_(2))
 
 
 class ResBlock(nn.Module):
