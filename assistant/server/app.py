@@ -40,9 +40,9 @@ from fastapi.staticfiles import StaticFiles
 
 from assistant.live.endpointer import SAMPLE_RATE, EndpointConfig, load_vad
 from assistant.live.session import LiveSession
-from assistant.live.stream import StreamResampler, resample
 from assistant.server.auth import COOKIE, token_ok
 from assistant.server.protocol import event_to_json
+from core.audio import StreamResampler, resample
 
 STATIC = Path(__file__).parent / "static"
 
