@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from core.text_embedding import TextEmbedder, get_text_embedder
 from model.embedded import extract
-from model.embedded.embed import TextEmbedder
 from model.policy import ToolSpec
 
 # Example phrasings for the standard tools, used when a ToolSpec carries none.
@@ -110,7 +110,7 @@ class PreviousCall:
 
 class Router:
     def __init__(self, embedder: TextEmbedder | None = None, threshold: float = 0.55) -> None:
-        self.embedder = embedder or TextEmbedder()
+        self.embedder = embedder or get_text_embedder()
         self.threshold = threshold
 
     def _phrases(self, tool: ToolSpec) -> list[str]:
