@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import librosa
 import numpy as np
 import soundfile as sf
 from langchain_core.tools import BaseTool
@@ -27,6 +26,7 @@ from agents.record import TurnRecorder
 from agents.settings import get_settings
 from agents.state import TurnContext
 from agents.tools import default_tools, voice_spec_from_attrs
+from core.audio import resample, to_mono
 from model.embedded.asr import WhisperASR
 from model.embedded.vad import trim
 from model.events import Event, TurnDone, TurnResult
@@ -129,11 +129,7 @@ class Assistant:
 
     # -- input ----------------------------------------------------------------------
     def _store_audio(self, samples: np.ndarray, sample_rate: int) -> tuple[str, float]:
-        samples = np.asarray(samples, dtype=np.float32)
-        if samples.ndim > 1:
-            samples = samples.mean(axis=1)
-        if sample_rate != 16000:
-            samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=16000).astype(np.float32)
+        samples = resample(to_mono(np.asarray(samples, dtype=np.float32)), sample_rate, 16000)
         digest = hashlib.sha256(samples.tobytes()).hexdigest()[:20]
         path = self.audio_dir / f"in-{digest}.wav"
         if not path.exists():

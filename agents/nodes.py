@@ -30,6 +30,7 @@ from langgraph.types import Command
 from agents.messages import from_langchain, to_langchain
 from agents.speaking import Generation, speak_generation, speak_text
 from agents.state import AgentState, TurnContext, active_voice
+from core.audio import load
 from model.embedded.vad import trim
 from model.events import TextDelta, Timing, ToolResult, Transcript, VoiceChanged
 from model.messages import AudioPart, AudioTokensPart, Message, TextPart, ToolCallPart
@@ -60,8 +61,8 @@ def listen(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         return {}
     t0 = time.perf_counter()
     part = audio[-1]
-    samples, sr = sf.read(part.path, dtype="float32")
-    trimmed, found = trim(samples, sr)
+    sr = 16000
+    trimmed, found = trim(load(part.path, sr), sr)
     new_path = str(Path(part.path).with_suffix("")) + "-vad.wav"
     sf.write(new_path, trimmed, sr)
     part.path, part.duration_s = new_path, round(len(trimmed) / sr, 3)

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import librosa
 import numpy as np
 import soundfile as sf
 
+from core.audio import resample
 from model.events import (
     AudioChunk,
     Done,
@@ -84,7 +84,7 @@ class TurnRecorder:
         if self.rate is None:
             self.rate = ev.sample_rate
         elif ev.sample_rate != self.rate:  # a fallback speaker at another rate
-            samples = librosa.resample(samples, orig_sr=ev.sample_rate, target_sr=self.rate)
+            samples = resample(samples, ev.sample_rate, self.rate)
         self.audio.append(samples)
 
     @property

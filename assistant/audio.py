@@ -1,5 +1,7 @@
-"""Audio input: decode wav/flac/ogg/mp3 (any rate, any channels) to 16 kHz mono float32,
-validating on the way. Every problem is an `AudioInputError` naming the file."""
+"""Audio input: decode wav/flac/ogg/mp3/m4a (any rate, any channels) to 16 kHz mono float32,
+validating on the way. Decoding, mixing and resampling are `core.audio`'s; this layer adds the
+checks and limits of user input. Every problem is an `AudioInputError` naming the file (the
+CLI turns it into one line on stderr and exit code 2)."""
 
 from __future__ import annotations
 
@@ -8,43 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import UserError
+from core import audio as core_audio
 
 TARGET_RATE = 16000
 
 
 class AudioInputError(UserError):
     pass
-
-
-def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
-    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    return data, rate
-
-
-def _decode_av(path: Path) -> tuple[np.ndarray, int]:
-    import av
-
-    with av.open(str(path)) as container:
-        streams = [s for s in container.streams if s.type == "audio"]
-        if not streams:
-            raise ValueError("no audio stream")
-        stream = streams[0]
-        rate = stream.codec_context.sample_rate or stream.rate
-        frames = []
-        for frame in container.decode(stream):
-            arr = frame.to_ndarray()
-            if arr.dtype.kind == "i":
-                arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
-            if frame.format.is_planar or arr.shape[0] == len(frame.layout.channels):
-                arr = arr.reshape(len(frame.layout.channels), -1).T
-            else:
-                arr = arr.reshape(-1, len(frame.layout.channels))
-            frames.append(arr.astype(np.float32))
-    if not frames:
-        return np.zeros((0, 1), np.float32), int(rate or TARGET_RATE)
-    return np.concatenate(frames), int(rate)
 
 
 def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
@@ -57,28 +29,18 @@ def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[np.n
     if p.stat().st_size == 0:
         raise AudioInputError(f"{p}: empty file")
     try:
-        data, rate = _decode_soundfile(p)
-    except Exception as sf_err:  # not something libsndfile reads: try FFmpeg (mp3, m4a, ...)
-        try:
-            data, rate = _decode_av(p)
-        except Exception:
-            reason = str(sf_err).split("\n")[0]
-            if "unimplemented format" in reason.lower() or "format not recognised" in reason.lower():
-                reason = "not a recognised audio format"
-            raise AudioInputError(f"{p}: cannot decode audio ({reason})") from None
+        data, rate = core_audio.decode(p, max_seconds=max_seconds)
+    except core_audio.AudioTooLongError as e:
+        raise AudioInputError(
+            f"{p}: audio is {e.seconds:.1f} s long, longer than the limit of {e.limit:g} s "
+            "(set STEPVOX_MAX_INPUT_SECONDS to change it)"
+        ) from None
+    except core_audio.AudioDecodeError as e:
+        raise AudioInputError(f"{p}: cannot decode audio ({e.reason})") from None
+    except FileNotFoundError:  # removed between the checks above and the decode
+        raise AudioInputError(f"{p}: file not found") from None
     if data.size == 0 or data.shape[0] == 0:
         raise AudioInputError(f"{p}: contains zero audio samples")
-    duration = data.shape[0] / rate
-    if max_seconds is not None and duration > max_seconds:
-        raise AudioInputError(
-            f"{p}: audio is {duration:.1f} s long, longer than the limit of {max_seconds:g} s "
-            "(set STEPVOX_MAX_INPUT_SECONDS to change it)"
-        )
     if not np.all(np.isfinite(data)):
         raise AudioInputError(f"{p}: contains invalid (NaN or infinite) samples")
-    mono = data.mean(axis=1).astype(np.float32)
-    if rate != TARGET_RATE:
-        import librosa
-
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=TARGET_RATE).astype(np.float32)
-    return mono, TARGET_RATE
+    return core_audio.resample(core_audio.to_mono(data), rate, TARGET_RATE), TARGET_RATE

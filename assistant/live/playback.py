@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.live.stream import resample
+from core.audio import resample
 
 
 class Player:

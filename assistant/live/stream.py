@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.errors import UserError
+from core import audio as core_audio
 
 InputCallback = Callable[[np.ndarray, int, Any, Any], None]
 OutputCallback = Callable[[np.ndarray, int, Any, Any], None]
@@ -169,57 +170,19 @@ def open_output_stream(
 
 def load_mono(path: str | Path, samplerate: int) -> np.ndarray:
     """Read an audio file as float32 mono at `samplerate`."""
-    import soundfile as sf
-
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as e:
-        raise UserError(f"{path}: cannot read audio ({e})") from None
-    mono = data.mean(axis=1)
-    return resample(mono, sr, samplerate)
+        samples, _ = core_audio.load(path, samplerate)
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except core_audio.AudioDecodeError as e:
+        raise UserError(f"{path}: cannot read audio ({e.reason})") from None
+    return samples
 
 
-def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Polyphase resampling, float32 out."""
-    x = np.asarray(x, dtype=np.float32)
-    if sr_in == sr_out or x.size == 0:
-        return x
-    from math import gcd
-
-    from scipy.signal import resample_poly
-
-    g = gcd(int(sr_in), int(sr_out))
-    return resample_poly(x, int(sr_out) // g, int(sr_in) // g).astype(np.float32)
-
-
-class StreamResampler:
-    """Resample a stream block by block without edge clicks (overlap: each block is filtered
-    with real neighbours, holding back a few ms of look-ahead)."""
-
-    def __init__(self, sr_in: int, sr_out: int) -> None:
-        from math import ceil, gcd
-
-        g = gcd(int(sr_in), int(sr_out))
-        self.up, self.down = int(sr_out) // g, int(sr_in) // g
-        self.pad = self.down * ceil(64 / self.down)  # context each side, a multiple of `down`
-        self._left = np.zeros(self.pad, dtype=np.float32)
-        self._pending = np.zeros(0, dtype=np.float32)
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        from scipy.signal import resample_poly
-
-        total = np.concatenate([self._pending, np.asarray(x, dtype=np.float32).reshape(-1)])
-        n = (total.size - self.pad) // self.down * self.down  # input samples we can finish now
-        if n <= 0:
-            self._pending = total
-            return np.zeros(0, dtype=np.float32)
-        seg = np.concatenate([self._left, total[: n + self.pad]])
-        y = resample_poly(seg, self.up, self.down)
-        start = self._left.size * self.up // self.down
-        out = y[start : start + n * self.up // self.down].astype(np.float32)
-        self._left = np.concatenate([self._left, total[:n]])[-self.pad :]
-        self._pending = total[n:]
-        return out
+# The project's resampler (soxr HQ) and its block-by-block form live in `core.audio`; these
+# names stay importable from here for code written against this module.
+resample = core_audio.resample
+StreamResampler = core_audio.StreamResampler
 
 
 class _Clocked:

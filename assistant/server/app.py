@@ -40,7 +40,6 @@ from fastapi.staticfiles import StaticFiles
 
 from assistant.live.endpointer import SAMPLE_RATE, EndpointConfig, load_vad
 from assistant.live.session import LiveSession
-from assistant.live.stream import StreamResampler, resample
 from assistant.server.auth import COOKIE, token_ok
 from assistant.server.protocol import (
     SKIP,
@@ -55,6 +54,7 @@ from assistant.server.protocol import (
     outgoing,
     parse_client_message,
 )
+from core.audio import StreamResampler, resample
 from model.events import Error, Pong, Ready, Status, StopPlayback, VoiceSelected
 
 STATIC = Path(__file__).parent / "static"

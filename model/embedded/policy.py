@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from core.text_embedding import TextEmbedder, get_text_embedder
 from model.embedded import answer
 from model.embedded.asr import WhisperASR
-from model.embedded.embed import TextEmbedder
 from model.embedded.router import Router
 from model.embedded.tts import PiperSpeaker
 from model.events import Done, PolicyEvent, TextDelta, ToolCall, Transcript
@@ -37,7 +37,7 @@ class EmbeddedPolicy:
         embedder: TextEmbedder | None = None,
         **_: Any,
     ) -> None:
-        self.embedder = embedder or TextEmbedder()
+        self.embedder = embedder or get_text_embedder()
         self.router = Router(self.embedder, threshold=route_threshold)
         self.answer_threshold = answer_threshold
         self.asr = asr or WhisperASR()

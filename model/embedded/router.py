@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from model.embedded.embed import TextEmbedder
+from core.text_embedding import TextEmbedder, get_text_embedder
 from model.policy import PreviousCall, ToolSpec
 
 # A tool's cue words: a bonus when one is said, a penalty when none is (so "book a flight
@@ -54,7 +54,7 @@ def _cue_pattern(cues: tuple[str, ...]) -> re.Pattern[str]:
 
 class Router:
     def __init__(self, embedder: TextEmbedder | None = None, threshold: float = 0.55) -> None:
-        self.embedder = embedder or TextEmbedder()
+        self.embedder = embedder or get_text_embedder()
         self.threshold = threshold
 
     @staticmethod

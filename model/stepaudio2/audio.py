@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core import audio as core_audio
+
 SAMPLE_RATE = 16000
 CHUNK_SECONDS = 25
 CHUNK_SAMPLES = SAMPLE_RATE * CHUNK_SECONDS
@@ -94,18 +96,11 @@ def batch_mels(chunks: list[AudioChunkFeatures]) -> tuple[torch.Tensor, torch.Te
 
 def load_wav_16k(path: str | Path) -> np.ndarray:
     """Read an audio file as 16 kHz mono float32 (resampling when needed)."""
-    import soundfile as sf
-
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: audio file not found")
     try:
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises its own error types
-        raise ValueError(f"{p}: cannot read audio ({e})") from e
-    mono = data.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        import librosa
-
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=SAMPLE_RATE)
-    return mono.astype(np.float32)
+        samples, _ = core_audio.load(p, SAMPLE_RATE)
+    except core_audio.AudioDecodeError as e:
+        raise ValueError(f"{p}: cannot read audio ({e.reason})") from e
+    return samples

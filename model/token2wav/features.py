@@ -19,15 +19,14 @@
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from pathlib import Path
 
 import librosa
 import numpy as np
-import soundfile as sf
 import torch
-from scipy.signal import resample_poly
+
+from core import audio as core_audio
 
 
 def load_audio(path: Path) -> tuple[np.ndarray, int]:
@@ -36,24 +35,17 @@ def load_audio(path: Path) -> tuple[np.ndarray, int]:
     if not path.is_file():
         raise ValueError(f"{path}: file not found")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-        audio = data.mean(axis=1)
-    except Exception:
-        try:
-            audio, sr = librosa.load(str(path), sr=None, mono=True)
-        except Exception as e:
-            raise ValueError(f"{path}: not a readable audio file ({type(e).__name__})") from e
-    audio = np.asarray(audio, dtype=np.float32)
+        audio, sr = core_audio.load(path)
+    except core_audio.AudioDecodeError as e:
+        raise ValueError(f"{path}: not a readable audio file ({e.reason})") from e
     if audio.size == 0:
         raise ValueError(f"{path}: no audio samples")
     return audio, int(sr)
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    if sr_in == sr_out:
-        return audio.astype(np.float32)
-    g = math.gcd(sr_in, sr_out)
-    return resample_poly(audio, sr_out // g, sr_in // g).astype(np.float32)
+    """The project's resampler (`core.audio.resample`, soxr HQ)."""
+    return core_audio.resample(audio, sr_in, sr_out)
 
 
 @lru_cache(maxsize=4)

@@ -36,6 +36,7 @@ from torch import nn
 
 from model.token2wav.config import FlowConfig
 from model.token2wav.dit import DiT
+from model.token2wav.encoder import UpsampleConformerEncoder
 
 NOISE_FRAMES = 50 * 600  # ten minutes of 50 Hz frames, as in the reference
 NOISE_SEED = 0
@@ -149,8 +150,6 @@ class FlowStreamCache:
 class FlowModel(nn.Module):
     def __init__(self, cfg: FlowConfig):
         super().__init__()
-        from model.token2wav.encoder import UpsampleConformerEncoder
-
         self.cfg = cfg
         self.input_embedding = nn.Embedding(cfg.vocab_size, cfg.input_size)
         self.spk_embed_affine_layer = nn.Linear(cfg.spk_embed_dim, cfg.output_size)
