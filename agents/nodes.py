@@ -61,8 +61,8 @@ def listen(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         return {}
     t0 = time.perf_counter()
     part = audio[-1]
-    sr = 16000
-    trimmed, found = trim(load(part.path, sr), sr)
+    samples, sr = load(part.path, 16000)
+    trimmed, found = trim(samples, sr)
     new_path = str(Path(part.path).with_suffix("")) + "-vad.wav"
     sf.write(new_path, trimmed, sr)
     part.path, part.duration_s = new_path, round(len(trimmed) / sr, 3)
