@@ -33,7 +33,7 @@ from agents.state import AgentState, TurnContext, active_voice
 from core.audio import load
 from model.embedded.vad import trim
 from model.events import TextDelta, Timing, ToolResult, Transcript, VoiceChanged
-from model.messages import AudioPart, AudioTokensPart, Message, TextPart, ToolCallPart
+from model.messages import AudioPart, AudioTokensPart, Message, TextPart
 from model.policy import Policy, ToolSpec
 
 STEP_LIMIT_REPLY = "Sorry, that took more steps than I'm allowed, so I stopped there."
@@ -126,7 +126,7 @@ def _reply_message(gen: Generation) -> Any:
         parts.append(TextPart(text=text))
     if tokens:
         parts.append(AudioTokensPart(tokens=tokens))
-    parts += [ToolCallPart(id=c.id, name=c.name, arguments=c.arguments) for c in gen.calls]
+    parts += gen.calls  # the policy's ToolCall events are the message's tool-call parts
     ai = to_langchain(Message(role="assistant", parts=parts, id=f"ai-{uuid.uuid4().hex[:12]}"))
     if gen.cancelled:
         ai.response_metadata["interrupted"] = True

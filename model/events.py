@@ -11,6 +11,7 @@ sessions on one policy cannot mix their turns.
 from __future__ import annotations
 
 import base64
+import uuid
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -46,8 +47,10 @@ class AudioTokens(BaseModel):
 
 
 class ToolCall(BaseModel):
+    """A call the policy asks for; the same type is the tool-call part of a stored message."""
+
     type: Literal["tool_call"] = "tool_call"
-    id: str
+    id: str = Field(default_factory=lambda: f"call_{uuid.uuid4().hex[:12]}")
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
 

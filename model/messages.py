@@ -9,10 +9,11 @@ reference. The conversion to and from langchain-core messages lives with the gra
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
+
+from model.events import ToolCall
 
 PARTS_KEY = "stepvox_parts"
 
@@ -39,11 +40,7 @@ class AudioTokensPart(BaseModel):
     tokens: list[int]
 
 
-class ToolCallPart(BaseModel):
-    type: Literal["tool_call"] = "tool_call"
-    id: str = Field(default_factory=lambda: f"call_{uuid.uuid4().hex[:12]}")
-    name: str
-    arguments: dict[str, Any] = Field(default_factory=dict)
+ToolCallPart = ToolCall  # one shape for a tool call: the policy's event is the message part
 
 
 class ToolResultPart(BaseModel):
