@@ -266,11 +266,13 @@ class StepAudio2ForCausalLM(StepAudio2PreTrainedModel, GenerationMixin):
         self, input_ids: torch.Tensor, past_key_values: Any = None, **kwargs: Any
     ):
         # audio is only encoded on the first step; later steps reuse the KV cache
-        first = past_key_values is None or past_key_values.get_seq_length() == 0
+        # (transformers >= 5.2x passes the cache as `cache`, older ones as `past_key_values`)
+        cache = kwargs.get("cache", past_key_values)
+        first = cache is None or cache.get_seq_length() == 0
         wavs, wav_lens = kwargs.pop("wavs", None), kwargs.pop("wav_lens", None)
-        inputs = super().prepare_inputs_for_generation(
-            input_ids, past_key_values=past_key_values, **kwargs
-        )
+        if past_key_values is not None:
+            kwargs["past_key_values"] = past_key_values
+        inputs = super().prepare_inputs_for_generation(input_ids, **kwargs)
         if first and wavs is not None:
             inputs["wavs"], inputs["wav_lens"] = wavs, wav_lens
             if (
