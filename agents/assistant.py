@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import BaseTool
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agents.graph import build_graph
-from agents.messages import to_langchain
+from agents.messages import from_langchain, to_langchain
 from agents.record import TurnRecorder
 from agents.settings import get_settings
 from agents.state import TurnContext
@@ -30,7 +32,7 @@ from core.audio import resample, to_mono
 from model.embedded.asr import WhisperASR
 from model.embedded.vad import trim
 from model.events import Event, TurnDone, TurnResult
-from model.messages import AudioPart, Message, TextPart
+from model.messages import AudioPart, AudioTokensPart, Message, TextPart
 from model.policy import CancelToken, Policy
 from model.registry import get_policy
 from retrieval import CorpusStore
@@ -71,6 +73,8 @@ class Assistant:
         # listen + respond, a tools + respond pair per round, and one step to spare: the
         # respond node stops calling tools when fewer than 3 steps remain
         self.recursion_limit = 3 + 2 * max(0, max_tool_rounds)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         self.graph = build_graph(
             policy, self.tools, checkpointer, transcriber=WhisperASR().transcribe_file
         )
@@ -167,6 +171,16 @@ class Assistant:
     ) -> Iterator[Event]:
         """Run one turn, yielding its events as they happen; the last is `TurnDone`."""
         t_start = time.perf_counter()
+        with self._thread_lock(thread_id):  # turns of one conversation run one at a time
+            yield from self._turn(t_start, audio, sample_rate, thread_id, text, voice_id,
+                                  cancel, out_path)
+
+    def _thread_lock(self, thread_id: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(thread_id, threading.Lock())
+
+    def _turn(self, t_start, audio, sample_rate, thread_id, text, voice_id, cancel,
+              out_path) -> Iterator[Event]:
         if voice_id:
             self.set_voice(thread_id, voice_id)
         parts: list[Any] = []
@@ -180,14 +194,67 @@ class Assistant:
         rec = TurnRecorder(policy=self.policy.name, thread=thread_id,
                            voice=voice.get("voice_id"), transcript=text or "", started=t_start)
         ctx = TurnContext(cancel=cancel, audio_dir=str(self.audio_dir))
-        for ev in self.graph.stream({"messages": [to_langchain(msg)]}, self._config(thread_id),
-                                    context=ctx, stream_mode="custom"):
-            rec.add(ev)
-            yield ev
+        config = self._config(thread_id)
+        try:
+            for ev in self.graph.stream({"messages": [to_langchain(msg)]}, config, context=ctx,
+                                        stream_mode="custom"):
+                rec.add(ev)
+                yield ev
+        except BaseException:
+            self._close_dangling_calls(config)
+            raise
         if cancel is not None and cancel.cancelled:
             rec.cancelled = True
         out = out_path or self.audio_dir / f"reply-{uuid.uuid4().hex[:12]}.wav"
         yield TurnDone(result=rec.result(out))
+
+    def _close_dangling_calls(self, config: dict[str, Any]) -> None:
+        """A turn that failed (or was abandoned) midway: give every tool call without a result
+        an error result, so the conversation stays valid for the next turn."""
+        messages = (self.graph.get_state(config).values or {}).get("messages", [])
+        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+        fix = [
+            ToolMessage(content="not run: the turn failed", tool_call_id=c["id"],
+                        name=c["name"], status="error")
+            for m in messages if isinstance(m, AIMessage)
+            for c in m.tool_calls if c["id"] not in answered
+        ]
+        if fix:
+            reply = AIMessage(content="Sorry, something went wrong.",
+                              id=f"ai-{uuid.uuid4().hex[:12]}")
+            self.graph.update_state(config, {"messages": [*fix, reply]}, as_node="respond")
+
+    def mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],
+                   durations: list[float]) -> None:
+        """The user barged in while the last reply was playing: keep in the conversation only
+        what was heard. `texts`/`durations` describe the reply's audio chunks in order (a chunk's
+        text when the speaker knew it); `seconds` is how much of the reply was played."""
+        config = self._config(thread_id)
+        messages = (self.graph.get_state(config).values or {}).get("messages", [])
+        last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+        total = sum(durations)
+        if last is None or total <= 0 or seconds >= total:
+            return
+        ai = from_langchain(last)
+        starts = np.cumsum([0.0, *durations[:-1]])
+        heard = [t for t, s0 in zip(texts, starts, strict=True) if s0 < seconds]
+        parts: list[Any] = []
+        if texts and all(t is not None for t in texts):
+            kept = " ".join(t for t in heard if t)
+            if kept:
+                parts.append(TextPart(text=kept))
+        else:  # speech codes: keep the heard share of the codes and of the text
+            share = seconds / total
+            text = ai.text
+            cut = text.rfind(" ", 0, int(len(text) * share) + 1)
+            if cut > 0:
+                parts.append(TextPart(text=text[:cut]))
+            codes = ai.audio_tokens[: int(len(ai.audio_tokens) * share)]
+            if codes:
+                parts.append(AudioTokensPart(tokens=codes))
+        msg = to_langchain(Message(role="assistant", parts=parts, id=last.id))
+        msg.response_metadata["interrupted"] = True
+        self.graph.update_state(config, {"messages": [msg]}, as_node="respond")
 
     def respond(
         self,

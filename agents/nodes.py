@@ -32,7 +32,7 @@ from agents.speaking import Generation, speak_generation, speak_text
 from agents.state import AgentState, TurnContext, active_voice
 from core.audio import load
 from model.embedded.vad import trim
-from model.events import TextDelta, Timing, ToolResult, Transcript, VoiceChanged
+from model.events import Done, TextDelta, Timing, ToolResult, Transcript, VoiceChanged
 from model.messages import AudioPart, AudioTokensPart, Message, TextPart
 from model.policy import Policy, ToolSpec
 
@@ -74,11 +74,38 @@ def listen(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     return {"messages": [to_langchain(msg)]}
 
 
+class RecordTranscripts:
+    """Transcripts for the record of speech-native turns, made in the background.
+
+    A job starts when the turn's first audio has gone out (or when a generation ends in a
+    tool call, so it runs while the tools do); the turn waits for it only once its last
+    generation has been spoken. A failed transcription is recorded as empty, never as a
+    failed turn."""
+
+    def __init__(self, transcriber: Transcriber, workers: int = 2) -> None:
+        self.transcriber = transcriber
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transcript")
+        self.jobs: dict[str, tuple[Future, float]] = {}  # by recording path
+
+    def start(self, path: str) -> None:
+        if path not in self.jobs:
+            self.jobs[path] = (self.pool.submit(self.transcriber, path), time.perf_counter())
+
+    def result(self, path: str) -> tuple[str, float]:
+        self.start(path)
+        job, t0 = self.jobs.pop(path)
+        try:
+            text = job.result()
+        except Exception:  # noqa: BLE001 - the record is best effort; the turn goes on
+            text = ""
+        return text, (time.perf_counter() - t0) * 1000
+
+
 def make_respond(
     policy: Policy, specs: list[ToolSpec], transcriber: Transcriber | None = None
 ) -> Callable[..., dict[str, Any]]:
     """The `respond` node for a policy and its tools' specs."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcript")
+    records = RecordTranscripts(transcriber) if transcriber is not None else None
 
     def respond(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         ctx = runtime.context or TurnContext()
@@ -87,32 +114,38 @@ def make_respond(
         user = _last_user(msgs)
         audio = user.parts_of(AudioPart)
         unheard = audio[-1] if audio and audio[-1].transcript is None and not user.text else None
-        record: dict[str, Future | float] = {}
+        if ctx.cancel is not None and ctx.cancel.cancelled:  # barged in before we began
+            ai = AIMessage(content="", id=f"ai-{uuid.uuid4().hex[:12]}")
+            ai.response_metadata["interrupted"] = True
+            emit(Done(reason="cancelled"))
+            return {"messages": [ai]}
 
         def start_record() -> None:
             # the speech-native policy is already speaking: transcribe for the record now
-            if unheard is not None and transcriber is not None and "job" not in record:
-                record["t0"] = time.perf_counter()
-                record["job"] = pool.submit(transcriber, unheard.path)
+            if unheard is not None and records is not None:
+                records.start(unheard.path)
 
         gen = speak_generation(
             policy, msgs, specs, voice=active_voice(state), cancel=ctx.cancel, emit=emit,
             on_first_audio=start_record,
         )
+        # tools and another respond must still fit before LangGraph's limit (remaining >= 1)
+        at_limit = bool(gen.calls) and state.get("remaining_steps", 99) < 3
+        last = not gen.calls or at_limit  # this generation ends the turn
         updates: list[Any] = []
         if gen.transcript is not None and unheard is not None:
             unheard.transcript = gen.transcript
             updates.append(to_langchain(user))
-        elif unheard is not None and transcriber is not None:
-            start_record()
-            unheard.transcript = record["job"].result()  # type: ignore[union-attr]
-            emit(Transcript(text=unheard.transcript))
-            ms = (time.perf_counter() - record["t0"]) * 1000  # type: ignore[operator]
-            emit(Timing(stage="asr_record", ms=round(ms, 1)))
-            updates.append(to_langchain(user))
+        elif unheard is not None and records is not None:
+            if not last:
+                start_record()  # runs while the tools do; the last generation collects it
+            else:
+                unheard.transcript, ms = records.result(unheard.path)
+                emit(Transcript(text=unheard.transcript))
+                emit(Timing(stage="asr_record", ms=round(ms, 1)))
+                updates.append(to_langchain(user))
         updates.append(_reply_message(gen))
-        # tools and another respond must still fit before LangGraph's limit (remaining >= 1)
-        if gen.calls and state.get("remaining_steps", 99) < 3:
+        if at_limit:
             updates += _stop_at_step_limit(gen, policy, state, emit)
         return {"messages": updates}
 

@@ -99,21 +99,26 @@ def speak_generation(
     def say(chunks: Iterator[AudioChunk]) -> None:
         nonlocal first_chunk_ms
         t = time.perf_counter()
-        for chunk in chunks:
-            t = clock.add("tts", t)
-            if first_chunk_ms is None:
-                first_chunk_ms = clock.ms["tts"]
-                if on_first_audio is not None:
-                    on_first_audio()
-            emit(chunk)
-            gen.chunks += 1
-            if chunk.text is not None:
-                gen._heard_text.append(chunk.text)
-            gen._heard_upto = (len(gen.text), len(gen.tokens))
-            if cancel is not None and cancel.cancelled:
-                return
-            t = time.perf_counter()
-        clock.add("tts", t)
+        try:
+            for chunk in chunks:
+                t = clock.add("tts", t)
+                if first_chunk_ms is None:
+                    first_chunk_ms = clock.ms["tts"]
+                    if on_first_audio is not None:
+                        on_first_audio()
+                emit(chunk)
+                gen.chunks += 1
+                if chunk.text is not None:
+                    gen._heard_text.append(chunk.text)
+                gen._heard_upto = (len(gen.text), len(gen.tokens))
+                if cancel is not None and cancel.cancelled:
+                    return  # barge-in: no more synthesis
+                t = time.perf_counter()
+            clock.add("tts", t)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     def open_segment() -> SpeechSegment:
         nonlocal segment
@@ -131,12 +136,41 @@ def speak_generation(
             info.update(seg.info)
 
     events = iter(policy.stream(messages, tools, voice=voice, cancel=cancel))
+    try:
+        _drive(events, gen, clock, cancel, emit, say, open_segment, close_segment)
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()  # stop generating now (and release whatever the policy holds)
+    if not gen.cancelled:
+        close_segment()
+        gen.cancelled = bool(cancel is not None and cancel.cancelled)
+    if gen.cancelled:
+        if segment is not None:
+            info.update(segment.info)
+        gen.calls = []
+        gen.done = Done(reason="cancelled", info=gen.done.info)
+    if first_chunk_ms is not None:
+        emit(Timing(stage="tts_first_chunk", ms=round(first_chunk_ms, 1)))
+    for stage, ms in clock.ms.items():
+        emit(Timing(stage=stage, ms=round(ms, 1)))
+    gen.done = gen.done.model_copy(update={"info": {**gen.done.info, **info}})
+    emit(gen.done)
+    return gen
+
+
+def _drive(events, gen: Generation, clock: _Clock, cancel, emit, say, open_segment,
+           close_segment) -> None:
+    """Pull the policy's events one at a time and feed the speaker between them."""
     t = time.perf_counter()
     while True:
+        if cancel is not None and cancel.cancelled:
+            gen.cancelled = True
+            return
         ev = next(events, None)
         t = clock.add("policy", t)
         if ev is None:
-            break
+            return
         if isinstance(ev, Done):
             gen.done = ev
         else:
@@ -153,23 +187,4 @@ def speak_generation(
         elif isinstance(ev, ToolCall):
             gen.calls.append(ev)
             close_segment()  # a tool call ends the spoken segment
-        if cancel is not None and cancel.cancelled:
-            gen.cancelled = True
-            close = getattr(events, "close", None)
-            if close is not None:
-                close()  # stop generating now
-            break
         t = time.perf_counter()
-    if not gen.cancelled:
-        close_segment()
-        gen.cancelled = bool(cancel is not None and cancel.cancelled)
-    if gen.cancelled:
-        gen.calls = []
-        gen.done = Done(reason="cancelled", info=gen.done.info)
-    if first_chunk_ms is not None:
-        emit(Timing(stage="tts_first_chunk", ms=round(first_chunk_ms, 1)))
-    for stage, ms in clock.ms.items():
-        emit(Timing(stage=stage, ms=round(ms, 1)))
-    gen.done = gen.done.model_copy(update={"info": {**gen.done.info, **info}})
-    emit(gen.done)
-    return gen

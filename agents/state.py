@@ -21,9 +21,14 @@ from langgraph.managed import RemainingSteps
 from model.policy import CancelToken, VoiceSpec
 
 
+def last_voice(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Several voice switches in one step (parallel tool calls): the last one wins."""
+    return new
+
+
 class AgentState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
-    voice: dict[str, Any] | None  # VoiceSpec.model_dump() of the active voice
+    voice: Annotated[dict[str, Any] | None, last_voice]  # VoiceSpec dump of the active voice
     remaining_steps: RemainingSteps
 
 

@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import model  # noqa: E402, F401
+import model.stepaudio2  # noqa: E402, F401  (registers step_audio_2)
 from model.stepaudio2.audio import audio_features, batch_mels  # noqa: E402
 from model.stepaudio2.configuration import StepAudio2Config  # noqa: E402
 from model.stepaudio2.generation import GenerationRequest, SamplingParams, StepAudio2Generator  # noqa: E402

@@ -1,7 +1,9 @@
-"""stepvox.model: policies (embedded, Step-Audio 2, remote), token2wav, message and event types."""
+"""stepvox.model: policies (embedded, Step-Audio 2, remote), token2wav, message and event types.
 
-# registers model_type "step_audio_2" with transformers' Auto classes
-from model import stepaudio2 as _stepaudio2  # noqa: F401
+Importing `model` is cheap (the contract, events, messages, the registry); a policy's heavy
+stack loads when it is built. `import model.stepaudio2` registers model_type `step_audio_2`
+with transformers' Auto classes.
+"""
 from model.events import (
     AudioChunk,
     AudioTokens,

@@ -63,8 +63,9 @@ class SentenceSegment:
         self._buf += delta
         *done, rest = _SENTENCE_END.split(self._buf)
         if len(rest) > MAX_PIECE_CHARS:  # a run-on sentence: speak what is there
-            *more, rest = split_long(rest)
+            *more, last = split_long(rest)
             done += more
+            rest = last + rest[len(rest.rstrip()):]  # keep the space before the next word
         self._buf = rest
         for sentence in done:
             if sentence.strip():

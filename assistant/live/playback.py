@@ -29,6 +29,7 @@ class Player:
         self._queued = 0  # samples waiting
         self._open = False  # a reply is being written (more may come)
         self.played = 0  # samples copied out, total
+        self._reply_played = 0  # samples of the current reply copied out
         self.stopped_count = 0
         self.first_audio_time: float | None = (
             None  # wall time the current reply's first sample went out
@@ -42,6 +43,7 @@ class Player:
         """A new reply starts: playback is 'active' until `end()` and the queue drains."""
         with self._lock:
             self._open = True
+            self._reply_played = 0
             self.first_audio_time = None
             self.idle.clear()
 
@@ -83,6 +85,11 @@ class Player:
         return not self.idle.is_set()
 
     @property
+    def played_seconds(self) -> float:
+        """Seconds of the current reply played so far."""
+        return self._reply_played / self.samplerate
+
+    @property
     def queued_seconds(self) -> float:
         return self._queued / self.samplerate
 
@@ -105,6 +112,7 @@ class Player:
                     self._offset = 0
             self._queued -= filled
             self.played += filled
+            self._reply_played += filled
             if filled and self.first_audio_time is None:
                 self.first_audio_time = time.perf_counter()
             if self._queued == 0 and not self._open:

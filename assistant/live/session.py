@@ -63,6 +63,11 @@ class ReplySink(Protocol):
     @property
     def active(self) -> bool: ...
 
+    @property
+    def played_seconds(self) -> float:
+        """How much of the current reply has been played (for what a barge-in keeps)."""
+        ...
+
 
 @dataclass
 class TurnRecord:
@@ -79,6 +84,9 @@ class TurnRecord:
     stage_before_audio_ms: dict[str, float] = field(default_factory=dict)
     tool_calls: list[str] = field(default_factory=list)
     error: str | None = None
+    # the reply's audio chunks as sent to the sink: (text when known, seconds)
+    chunks: list[tuple[str | None, float]] = field(default_factory=list)
+    heard_seconds: float | None = None  # set by a barge-in during this reply
 
 
 class LiveSession:
@@ -199,13 +207,19 @@ class LiveSession:
     def barge_in(self, onset_sample: int | None = None) -> None:
         """Stop playback now and cancel the running generation."""
         was_playing = self.sink.active
+        played = self.sink.played_seconds if was_playing else None
         self.sink.stop()
         t = time.perf_counter()  # playback is stopped from here on
         with self._lock:
             cancel = self._cancel
             running = self._turn_active
+            playing = next((r for r in reversed(self.turns) if r.chunks), None)
         if cancel is not None and running:
             cancel.cancel()
+        if playing is not None and played is not None:
+            playing.heard_seconds = played
+            if not running:  # the reply was already stored: keep only what was heard now
+                threading.Thread(target=self._keep_heard, args=(playing,), daemon=True).start()
         rec = {
             "time": t,
             "onset_sample": onset_sample,
@@ -288,6 +302,7 @@ class LiveSession:
                         self.sink.begin()
                         begun = True
                     self.sink.write(ev.samples, ev.sample_rate)
+                    rec.chunks.append((ev.text, ev.samples.size / ev.sample_rate))
                 elif kind == "timing":
                     rec.stage_ms[ev.stage] = rec.stage_ms.get(ev.stage, 0.0) + float(ev.ms)
                 elif kind == "tool_call":
@@ -304,6 +319,8 @@ class LiveSession:
             self._emit(Error(message=rec.error, turn=rec.index))
         finally:
             rec.done_time = time.perf_counter()
+            if rec.heard_seconds is not None:
+                self._keep_heard(rec)
             if cancel.cancelled:
                 rec.cancelled = True
                 self._emit(TurnCancelled(turn=rec.index))
@@ -312,6 +329,17 @@ class LiveSession:
             with self._lock:
                 if self._cancel is cancel:
                     self._turn_active = False
+
+    def _keep_heard(self, rec: TurnRecord) -> None:
+        """Trim the stored reply to what the user heard before barging in."""
+        mark = getattr(self.assistant, "mark_heard", None)
+        if mark is None or rec.heard_seconds is None:
+            return
+        try:
+            mark(self.thread_id, rec.heard_seconds, [t for t, _ in rec.chunks],
+                 [d for _, d in rec.chunks])
+        except Exception as e:  # the conversation keeps the full reply; say why
+            self._emit(Error(message=f"could not record what was heard: {e}", turn=rec.index))
 
     def wait_turn(self, timeout: float | None = None) -> bool:
         """Wait for the running turn's generation to finish (not its playback)."""

@@ -122,12 +122,14 @@ class WebSink:
         self._play_until = 0.0
         self._client_idle = True
         self.first_send_time: float | None = None
+        self._sent_seconds = 0.0
 
     def begin(self) -> None:
         with self._lock:
             self._open = True
             self._client_idle = False
             self.first_send_time = None
+            self._sent_seconds = 0.0
             self._play_until = time.perf_counter()
 
     def write(self, samples: np.ndarray, sample_rate: int) -> None:
@@ -141,6 +143,7 @@ class WebSink:
             if self.first_send_time is None:
                 self.first_send_time = now
             self._play_until = max(self._play_until, now) + x.size / self.out_rate
+            self._sent_seconds += x.size / self.out_rate
         pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
         self._send(pcm)
 
@@ -156,6 +159,14 @@ class WebSink:
             self._play_until = 0.0
         if was:
             self._send(StopPlayback())
+
+    @property
+    def played_seconds(self) -> float:
+        """Estimated: the page plays what it gets in real time from the first chunk."""
+        with self._lock:
+            if self.first_send_time is None:
+                return 0.0
+            return min(self._sent_seconds, time.perf_counter() - self.first_send_time)
 
     def client_idle(self) -> None:
         with self._lock:
@@ -366,7 +377,7 @@ async def run_socket(
             Ready(
                 thread_id=thread_id,
                 output_sample_rate=out_rate,
-                policy=str(getattr(assistant, "policy_name", None) or "unknown"),
+                policy=str(getattr(getattr(assistant, "policy", None), "name", None) or "unknown"),
                 mode=first.mode,
                 barge_in=first.barge_in,
             )

@@ -1,6 +1,6 @@
 """Step-Audio 2: our own implementation, registered with transformers' Auto classes.
 
-Importing this package (done by `import model`) registers model_type `step_audio_2`
+Importing this package (`import model.stepaudio2`; the policy does it) registers model_type `step_audio_2`
 with `AutoConfig` and `AutoModelForCausalLM`, so `AutoModelForCausalLM.from_pretrained(DIR)`
 loads an official or tiny checkpoint without `trust_remote_code`.
 """

@@ -1,7 +1,7 @@
 """Step-Audio 2 in torch, registered with transformers as `step_audio_2`.
 
 Parameter names are those of the public Step-Audio-2-mini safetensors, so
-`AutoModelForCausalLM.from_pretrained(DIR)` (after `import model`) loads the official
+`AutoModelForCausalLM.from_pretrained(DIR)` (after `import model.stepaudio2`) loads the official
 checkpoint with no missing or unexpected keys and without `trust_remote_code`:
 
     model.*                         transformers' Qwen2Model (embed_tokens, layers.N.

@@ -136,3 +136,27 @@ def test_concurrent_turns_on_one_policy_keep_their_own_info(tmp_path):
     a.close()
     assert results["t1"].result.info["route"]["name"] == "calculator"
     assert results["t2"].result.info["route"]["name"] == "get_current_time"
+
+
+def test_mark_heard_keeps_the_sentences_that_were_played(tmp_path):
+    a = Assistant(EmbeddedPolicy(), tmp_path / "home")
+    chunks = [e for e in a.stream_turn(text="hello", thread_id="heard") if isinstance(e, AudioChunk)]
+    texts = [c.text for c in chunks]
+    durations = [c.samples.size / c.sample_rate for c in chunks]
+    assert len(chunks) >= 2 and texts[0] == "Hello!"
+    a.mark_heard("heard", durations[0] * 0.5, texts, durations)  # cut during the first sentence
+    ai = [m for m in a.history("heard") if isinstance(m, AIMessage)][-1]
+    a.close()
+    assert ai.content == "Hello!" and ai.response_metadata["interrupted"] is True
+
+
+def test_sentence_segment_keeps_every_word_of_a_run_on_stream():
+    from model.speech import SentenceSegment
+
+    spoken: list[str] = []
+    seg = SentenceSegment(lambda s: spoken.append(s) or iter(()), 16000)
+    words = [f"word{i}" for i in range(60)]
+    for w in words:
+        list(seg.text(w + " "))
+    list(seg.end())
+    assert " ".join(spoken).split() == words

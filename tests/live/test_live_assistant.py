@@ -37,6 +37,11 @@ def test_real_assistant_reply_then_barge_in_during_playback(real_assistant):
     assert not np.any(out.recorded()[k * 480 : (k + 10) * 480])  # silent right after the stop
     assert "london" in t1.result.transcript.lower(), view.lines
     assert any(ln.startswith("tool call: ") for ln in view.lines)
+    # the conversation keeps what was heard of the interrupted reply, marked as interrupted
+    replies = [m for m in real_assistant.history(s.thread_id) if m.type == "ai" and m.content]
+    cut = [m for m in replies if m.response_metadata.get("interrupted")]
+    assert len(cut) == 1 and t0.result.reply_text.startswith(cut[0].content), replies
+    assert t0.heard_seconds is not None and 0 < t0.heard_seconds < sum(d for _, d in t0.chunks)
 
 
 def test_real_assistant_generation_is_cancelled_by_barge_in(real_assistant):

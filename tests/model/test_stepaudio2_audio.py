@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import WhisperFeatureExtractor
 
-import model  # noqa: F401
+import model.stepaudio2  # noqa: F401  (registers step_audio_2)
 from model.stepaudio2.audio import (
     PADDING,
     audio_features,

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-import model  # noqa: F401  (registers step_audio_2)
+import model.stepaudio2  # noqa: F401  (registers step_audio_2)
 from model.stepaudio2 import StepAudio2CheckpointError, StepAudio2ForCausalLM
 from model.stepaudio2.tiny import shared_tiny_checkpoint
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-import model  # noqa: F401
+import model.stepaudio2  # noqa: F401  (registers step_audio_2)
 from model.messages import Message
 from model.policy import CancelToken
 from model.stepaudio2.audio import batch_mels
