@@ -76,7 +76,9 @@ class Attention(nn.Module):
         segs = [c for c in cache if c.shape[2] > 0] if cache else []
         kv = torch.cat([*segs, new], dim=2) if segs else new
         out = F.scaled_dot_product_attention(q, kv[..., :d], kv[..., d:], attn_mask=mask)
-        return F.linear(out.transpose(1, 2).reshape(b, t, -1), self.proj.weight, self.proj.bias), new
+        return F.linear(
+            out.transpose(1, 2).reshape(b, t, -1), self.proj.weight, self.proj.bias
+        ), new
 
 
 class Mlp(nn.Module):
