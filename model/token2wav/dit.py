@@ -43,10 +43,18 @@ class Attention(nn.Module):
         self.q_norm = nn.LayerNorm(head_dim)
         self.k_norm = nn.LayerNorm(head_dim)
         self.proj = nn.Linear(inner, dim)
+        self._fused: tuple | None = None
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
+    def _qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """`to_q`, `to_k`, `to_v` as one (3 * inner, dim) projection (one matrix product
+        instead of three). Rebuilt when a weight changes (moved, reloaded, edited)."""
+        ps = (self.to_q.weight, self.to_k.weight, self.to_v.weight)
+        bs = (self.to_q.bias, self.to_k.bias, self.to_v.bias)
+        key = tuple((t.data_ptr(), t._version, t.dtype) for t in ps + bs)
+        if self._fused is None or self._fused[0] != key:
+            with torch.inference_mode(False), torch.no_grad():
+                self._fused = (key, torch.cat(ps, dim=0), torch.cat(bs, dim=0))
+        return self._fused[1], self._fused[2]
 
     def forward(
         self,
@@ -58,17 +66,19 @@ class Attention(nn.Module):
         time order; mask (t, sum t_i + t) bool, True = may attend. Returns the output and
         this chunk's own keys/values (b, h, t, 2*head_dim)."""
         b, t, _ = x.shape
-        q = self.q_norm(self._heads(self.to_q(x)))
-        k = self.k_norm(self._heads(self.to_k(x)))
-        v = self._heads(self.to_v(x))
-        new = torch.cat([k, v], dim=-1)
+        h, d = self.num_heads, self.head_dim
+        w, bias = self._qkv()
+        qkv = F.linear(x, w, bias).view(b, t, 3, h, d)
+        qn, kn = self.q_norm, self.k_norm
+        q = F.layer_norm(qkv[:, :, 0], (d,), qn.weight, qn.bias, qn.eps).transpose(1, 2)
+        k = F.layer_norm(qkv[:, :, 1], (d,), kn.weight, kn.bias, kn.eps)
+        new = torch.cat([k, qkv[:, :, 2]], dim=-1).transpose(1, 2)  # (b, h, t, 2d)
         segs = [c for c in cache if c.shape[2] > 0] if cache else []
-        if segs:
-            d = self.head_dim
-            k = torch.cat([c[..., :d] for c in segs] + [k], dim=2)
-            v = torch.cat([c[..., d:] for c in segs] + [v], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.proj(out.transpose(1, 2).reshape(b, t, -1)), new
+        kv = torch.cat([*segs, new], dim=2) if segs else new
+        out = F.scaled_dot_product_attention(q, kv[..., :d], kv[..., d:], attn_mask=mask)
+        return F.linear(
+            out.transpose(1, 2).reshape(b, t, -1), self.proj.weight, self.proj.bias
+        ), new
 
 
 class Mlp(nn.Module):
@@ -78,7 +88,8 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
+        h = F.gelu(F.linear(x, self.fc1.weight, self.fc1.bias), approximate="tanh")
+        return F.linear(h, self.fc2.weight, self.fc2.bias)
 
 
 class _Transpose(nn.Module):
@@ -106,23 +117,23 @@ class CausalConvBranch(nn.Module):
     def forward(
         self, x: torch.Tensor, cache: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (b, t, c); cache (b, 2c, pad) = last inputs of both convolutions. The
+        """x (b, t, c); cache (b, pad, 2c) = last inputs of both convolutions. The
         convolutions run as one matrix product over the unfolded frames (faster than
         conv1d for the short chunks of streaming, same numbers up to rounding)."""
         b, t, c = x.shape
         if cache is None:
-            cache1 = x.new_zeros(b, self.pad, c)
-            cache2 = x.new_zeros(b, self.pad, c)
+            cache1 = cache2 = x.new_zeros(b, self.pad, c)
         else:
-            cache1, cache2 = cache.transpose(1, 2).split(c, dim=2)
+            cache1, cache2 = cache[..., :c], cache[..., c:]
         h = torch.cat([cache1, x], dim=1)
         new1 = h[:, -self.pad :]
         h = self._conv(self.block[1], h, t)
-        h = self.block[4](self.block[3](h))
+        norm = self.block[3]
+        h = F.mish(F.layer_norm(h, (c,), norm.weight, norm.bias, norm.eps))
         h = torch.cat([cache2, h], dim=1)
         new2 = h[:, -self.pad :]
         h = self._conv(self.block[6], h, t)
-        return h, torch.cat([new1, new2], dim=2).transpose(1, 2)
+        return h, torch.cat([new1, new2], dim=2)
 
     def _conv(self, conv: nn.Conv1d, h: torch.Tensor, t: int) -> torch.Tensor:
         """Valid conv1d over time of h (b, t + pad, c) -> (b, t, out)."""
@@ -154,11 +165,14 @@ class DiTBlock(nn.Module):
         attention, MLP and conv)."""
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = mod[:6]
         shift_conv, scale_conv, gate_conv = mod[6:]
-        h, new_att = self.attn(torch.addcmul(shift_msa, self.norm1(x), scale_msa), att_cache, mask)
+        d = (x.shape[-1],)
+        h = F.layer_norm(x, d, eps=1e-6)
+        h, new_att = self.attn(torch.addcmul(shift_msa, h, scale_msa), att_cache, mask)
         x = torch.addcmul(x, gate_msa, h)
-        h, new_cnn = self.conv(torch.addcmul(shift_conv, self.norm3(x), scale_conv), cnn_cache)
+        h = F.layer_norm(x, d, eps=1e-6)
+        h, new_cnn = self.conv(torch.addcmul(shift_conv, h, scale_conv), cnn_cache)
         x = torch.addcmul(x, gate_conv, h)
-        h = self.mlp(torch.addcmul(shift_mlp, self.norm2(x), scale_mlp))
+        h = self.mlp(torch.addcmul(shift_mlp, F.layer_norm(x, d, eps=1e-6), scale_mlp))
         x = torch.addcmul(x, gate_mlp, h)
         return x, new_cnn, new_att
 
@@ -232,7 +246,7 @@ class DiT(nn.Module):
         mods: list[tuple[torch.Tensor, ...]] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """x, mu, cond: (b, 80, t); t: (b,); spks: (b, 80);
-        cnn_cache (depth, b, 2d, 2); att_cache: segments (depth, b, h, t_i, 2*head_dim)
+        cnn_cache (depth, b, 2, 2d); att_cache: segments (depth, b, h, t_i, 2*head_dim)
         of earlier frames' keys/values in time order, or None; `mods`: precomputed
         `modulations(t)`. Returns the velocity (b, 80, t), the new conv caches and this
         chunk's keys/values (depth, b, h, t, 2*head_dim) (stacked over blocks)."""

@@ -101,11 +101,14 @@ class RelPositionAttention(nn.Module):
             v = torch.cat([v_cache, v], dim=2)
         new_cache = torch.cat([k, v], dim=-1)
         t2 = k.shape[2]
-        p = self._heads(self.linear_pos(pos_table)).transpose(1, 2)  # (1, h, 2*t2-1, dk)
+        # keys are never more than t1 - 1 frames right of a query: the table rows of
+        # larger negative offsets are never read (most of it when streaming: t2 >> t1)
+        pos_table = pos_table[:, : t1 + t2 - 1]
+        p = self._heads(self.linear_pos(pos_table)).transpose(1, 2)  # (1, h, t1+t2-1, dk)
         q_u = (q + self.pos_bias_u).transpose(1, 2)
         q_v = (q + self.pos_bias_v).transpose(1, 2)
         content = torch.matmul(q_u, k.transpose(-2, -1))  # (b, h, t1, t2)
-        position = torch.matmul(q_v, p.transpose(-2, -1))  # (b, h, t1, 2*t2-1)
+        position = torch.matmul(q_v, p.transpose(-2, -1))  # (b, h, t1, t1+t2-1)
         if position.shape[-1] != t2:
             # query i sits at absolute position (t2 - t1 + i); key j at j; the table row
             # of relative offset r is (t2 - 1 - r), i.e. column t1 - 1 - i + j.

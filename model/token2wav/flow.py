@@ -135,7 +135,7 @@ class FlowStreamCache:
 
     conformer_cnn: torch.Tensor
     conformer_att: torch.Tensor
-    estimator_cnn: list[torch.Tensor]  # per Euler step (depth, b, 2d, 2)
+    estimator_cnn: list[torch.Tensor]  # per Euler step (depth, b, 2, 2d)
     prompt_att: list[torch.Tensor]  # per Euler step: the prompt's keys/values
     history_att: list[torch.Tensor]  # per Euler step: the (bounded) generated history
     prompt_frames: int

@@ -17,6 +17,7 @@ from model.token2wav import (
     write_tiny_token2wav,
 )
 from model.token2wav.config import EncoderConfig, EstimatorConfig, FlowConfig, HiFTConfig
+from model.token2wav.dit import Attention
 from model.token2wav.tiny import TINY_CONFIG
 
 # the official Step-Audio 2 mini flow.yaml contract (see model/token2wav/config.py)
@@ -194,3 +195,28 @@ def test_100_tokens_make_4_seconds(t2w):
 def test_out_of_range_token_rejected(t2w):
     with pytest.raises(ValueError, match="6561 is outside 0..6560"):
         t2w.synthesize([1, 6561], default_prompt_path())
+
+
+def test_dit_attention_fused_qkv_follows_weight_changes():
+    """The DiT's fused q/k/v projection equals the three separate ones, and is rebuilt
+    when a weight changes (reloaded or edited in place)."""
+    torch.manual_seed(0)
+    attn = Attention(32, 2, 8).eval()
+    x = torch.randn(2, 5, 32)
+
+    def reference():
+        b, t, _ = x.shape
+        q = attn.q_norm(attn.to_q(x).view(b, t, 2, 8)).transpose(1, 2)
+        k = attn.k_norm(attn.to_k(x).view(b, t, 2, 8)).transpose(1, 2)
+        v = attn.to_v(x).view(b, t, 2, 8).transpose(1, 2)
+        o = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return attn.proj(o.transpose(1, 2).reshape(b, t, -1)), torch.cat([k, v], dim=-1)
+
+    with torch.inference_mode():
+        for _ in range(2):
+            out, kv = attn(x)
+            ref_out, ref_kv = reference()
+            assert torch.allclose(out, ref_out, atol=1e-6)
+            assert torch.allclose(kv, ref_kv, atol=1e-6)
+            with torch.no_grad():
+                attn.to_k.weight.mul_(2.0)  # edited in place: the fused weight is rebuilt
