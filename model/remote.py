@@ -163,7 +163,9 @@ class RemotePolicy:
         """token2wav for replies with audio tokens, the embedded Piper TTS otherwise; each
         segment's `info["speech"]` tells which one spoke."""
         if self._speaker is None:
-            self._speaker = StepAudio2Speaker(self.token2wav_dir, device="cpu")
+            self._speaker = StepAudio2Speaker(
+                self.token2wav_dir, device="cpu", speaks=self.speak
+            )
         return self._speaker
 
     # -- request -------------------------------------------------------------

@@ -156,7 +156,9 @@ class StepAudio2Policy:
         """token2wav for replies with audio tokens, the embedded Piper TTS otherwise; each
         segment's `info["speech"]` tells which one spoke."""
         if self._speaker is None:
-            self._speaker = StepAudio2Speaker(self.token2wav_dir, device=str(self.device))
+            self._speaker = StepAudio2Speaker(
+                self.token2wav_dir, device=str(self.device), speaks=self.speak
+            )
         return self._speaker
 
     # -- the turn ----------------------------------------------------------

@@ -63,10 +63,14 @@ class _FallbackSegment:
 class StepAudio2Speaker:
     """Speaker protocol: token2wav when possible, the embedded Piper TTS as the fallback."""
 
-    def __init__(self, token2wav_dir: str | Path | None, device: str = "cpu") -> None:
+    def __init__(
+        self, token2wav_dir: str | Path | None, device: str = "cpu", *, speaks: bool = True
+    ) -> None:
         self.token2wav_dir = Path(token2wav_dir) if token2wav_dir else None
         self.device = device
         self.mode, self.why = speech_mode(self.token2wav_dir)
+        if not speaks:  # the policy replies in text: Piper reads it sentence by sentence
+            self.mode, self.why = "embedded-tts-fallback", "the policy replies in text (speak=False)"
         self._token2wav: Token2WavSpeaker | None = None
         self._piper: PiperSpeaker | None = None
 

@@ -74,3 +74,14 @@ def test_token2wav_speaks_audio_tokens_of_a_tiny_checkpoint(tiny):
         "speech": "embedded-tts-fallback",
         "speech_detail": "the reply has no audio tokens",
     }
+
+
+def test_a_text_replying_step_audio_2_is_spoken_sentence_by_sentence(tiny):
+    from model.stepaudio2.speech import StepAudio2Speaker
+
+    _, d = tiny
+    seg = StepAudio2Speaker(d / "token2wav", speaks=False).segment(None)
+    first = list(seg.text("Hello there. How are"))  # the first sentence is spoken at once
+    assert first and first[0].text == "Hello there." and first[0].sample_rate == 22050
+    assert [c.text for c in [*seg.text(" you?"), *seg.end()]] == ["How are you?"]
+    assert seg.info["speech"] == "embedded-tts-fallback"
