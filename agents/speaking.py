@@ -68,6 +68,13 @@ class _Clock:
         self.ms[stage] = self.ms.get(stage, 0.0) + (now - since) * 1000
         return now
 
+    def flush(self, emit: Emit) -> None:
+        """Emit the time kept so far per stage and start again (the record adds them up)."""
+        for stage, ms in self.ms.items():
+            if ms > 0:
+                emit(Timing(stage=stage, ms=round(ms, 1)))
+        self.ms.clear()
+
 
 def speak_text(segment: SpeechSegment, text: str, emit: Emit) -> int:
     """Say a fixed text through a fresh segment (the step-limit apology)."""
@@ -104,6 +111,9 @@ def speak_generation(
                 t = clock.add("tts", t)
                 if first_chunk_ms is None:
                     first_chunk_ms = clock.ms["tts"]
+                    # what it took to get here, before the sound (the rest follows at the end)
+                    emit(Timing(stage="tts_first_chunk", ms=round(first_chunk_ms, 1)))
+                    clock.flush(emit)
                     if on_first_audio is not None:
                         on_first_audio()
                 emit(chunk)
@@ -150,10 +160,7 @@ def speak_generation(
             info.update(segment.info)
         gen.calls = []
         gen.done = Done(reason="cancelled", info=gen.done.info)
-    if first_chunk_ms is not None:
-        emit(Timing(stage="tts_first_chunk", ms=round(first_chunk_ms, 1)))
-    for stage, ms in clock.ms.items():
-        emit(Timing(stage=stage, ms=round(ms, 1)))
+    clock.flush(emit)
     gen.done = gen.done.model_copy(update={"info": {**gen.done.info, **info}})
     emit(gen.done)
     return gen
