@@ -76,13 +76,100 @@ class _Clock:
         self.ms.clear()
 
 
-def speak_text(segment: SpeechSegment, text: str, emit: Emit) -> int:
+def _close(it: Any) -> None:
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()  # a generator stops now (and releases whatever it holds)
+
+
+def speak_text(segment: SpeechSegment, text: str, emit: Emit) -> None:
     """Say a fixed text through a fresh segment (the step-limit apology)."""
-    n = 0
     for chunk in (*segment.text(text), *segment.end()):
         emit(chunk)
-        n += 1
-    return n
+
+
+class _Voicing:
+    """One generation on its way to the speaker: the open segment, the clock, the result."""
+
+    def __init__(self, policy: Policy, voice: VoiceSpec | None, cancel: CancelToken | None,
+                 emit: Emit, on_first_audio: Callable[[], None] | None) -> None:
+        self.speaker, self.voice, self.cancel, self.emit = policy.speaker(), voice, cancel, emit
+        self.on_first_audio = on_first_audio
+        self.gen = Generation()
+        self.clock = _Clock()
+        self.segment: SpeechSegment | None = None
+        self.info: dict[str, Any] = {}  # the segments' info (how it was spoken)
+        self.first_chunk = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.cancelled
+
+    def say(self, chunks: Iterator[AudioChunk]) -> None:
+        gen, clock = self.gen, self.clock
+        t = time.perf_counter()
+        try:
+            for chunk in chunks:
+                t = clock.add("tts", t)
+                if not self.first_chunk:
+                    self.first_chunk = True
+                    # what it took to get here, before the sound (the rest follows at the end)
+                    self.emit(Timing(stage="tts_first_chunk", ms=round(clock.ms["tts"], 1)))
+                    clock.flush(self.emit)
+                    if self.on_first_audio is not None:
+                        self.on_first_audio()
+                self.emit(chunk)
+                gen.chunks += 1
+                if chunk.text is not None:
+                    gen._heard_text.append(chunk.text)
+                gen._heard_upto = (len(gen.text), len(gen.tokens))
+                if self.cancelled:
+                    return  # barge-in: no more synthesis
+                t = time.perf_counter()
+            clock.add("tts", t)
+        finally:
+            _close(chunks)
+
+    def open_segment(self) -> SpeechSegment:
+        if self.segment is None:
+            t = time.perf_counter()
+            self.segment = self.speaker.segment(self.voice)
+            self.clock.add("tts", t)
+        return self.segment
+
+    def close_segment(self, speak: bool = True) -> None:
+        if self.segment is not None:
+            seg, self.segment = self.segment, None
+            if speak:
+                self.say(seg.end())
+            self.info.update(seg.info)
+
+    def drive(self, events: Iterator[Any]) -> None:
+        """Pull the policy's events one at a time and feed the speaker between them."""
+        gen, clock = self.gen, self.clock
+        t = time.perf_counter()
+        while not self.cancelled:
+            ev = next(events, None)
+            t = clock.add("policy", t)
+            if ev is None:
+                return
+            if isinstance(ev, Done):
+                gen.done = ev
+            else:
+                self.emit(ev)
+            if isinstance(ev, Transcript):
+                gen.transcript = ev.text
+                clock.ms["asr"] = clock.ms.pop("policy", 0.0)  # hearing came first
+            elif isinstance(ev, TextDelta):
+                gen.text += ev.text
+                self.say(self.open_segment().text(ev.text))
+            elif isinstance(ev, AudioTokens):
+                gen.tokens.extend(ev.tokens)
+                self.say(self.open_segment().tokens(ev.tokens))
+            elif isinstance(ev, ToolCall):
+                gen.calls.append(ev)
+                self.close_segment()  # a tool call ends the spoken segment
+            t = time.perf_counter()
 
 
 def speak_generation(
@@ -96,102 +183,20 @@ def speak_generation(
     on_first_audio: Callable[[], None] | None = None,
 ) -> Generation:
     """Run one generation of `policy`, speaking it as it comes; emits every event."""
-    gen = Generation()
-    clock = _Clock()
-    speaker = policy.speaker()
-    segment: SpeechSegment | None = None
-    info: dict[str, Any] = {}
-    first_chunk_ms: float | None = None
-
-    def say(chunks: Iterator[AudioChunk]) -> None:
-        nonlocal first_chunk_ms
-        t = time.perf_counter()
-        try:
-            for chunk in chunks:
-                t = clock.add("tts", t)
-                if first_chunk_ms is None:
-                    first_chunk_ms = clock.ms["tts"]
-                    # what it took to get here, before the sound (the rest follows at the end)
-                    emit(Timing(stage="tts_first_chunk", ms=round(first_chunk_ms, 1)))
-                    clock.flush(emit)
-                    if on_first_audio is not None:
-                        on_first_audio()
-                emit(chunk)
-                gen.chunks += 1
-                if chunk.text is not None:
-                    gen._heard_text.append(chunk.text)
-                gen._heard_upto = (len(gen.text), len(gen.tokens))
-                if cancel is not None and cancel.cancelled:
-                    return  # barge-in: no more synthesis
-                t = time.perf_counter()
-            clock.add("tts", t)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-
-    def open_segment() -> SpeechSegment:
-        nonlocal segment
-        if segment is None:
-            t = time.perf_counter()
-            segment = speaker.segment(voice)
-            clock.add("tts", t)
-        return segment
-
-    def close_segment() -> None:
-        nonlocal segment
-        if segment is not None:
-            seg, segment = segment, None
-            say(seg.end())
-            info.update(seg.info)
-
+    v = _Voicing(policy, voice, cancel, emit, on_first_audio)
     events = iter(policy.stream(messages, tools, voice=voice, cancel=cancel))
     try:
-        _drive(events, gen, clock, cancel, emit, say, open_segment, close_segment)
+        v.drive(events)
     finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()  # stop generating now (and release whatever the policy holds)
-    if not gen.cancelled:
-        close_segment()
-        gen.cancelled = bool(cancel is not None and cancel.cancelled)
+        _close(events)
+    gen = v.gen
+    gen.cancelled = v.cancelled
+    v.close_segment(speak=not gen.cancelled)
+    gen.cancelled = v.cancelled  # barged in while the last words were synthesized
     if gen.cancelled:
-        if segment is not None:
-            info.update(segment.info)
         gen.calls = []
         gen.done = Done(reason="cancelled", info=gen.done.info)
-    clock.flush(emit)
-    gen.done = gen.done.model_copy(update={"info": {**gen.done.info, **info}})
+    v.clock.flush(emit)
+    gen.done = gen.done.model_copy(update={"info": {**gen.done.info, **v.info}})
     emit(gen.done)
     return gen
-
-
-def _drive(events, gen: Generation, clock: _Clock, cancel, emit, say, open_segment,
-           close_segment) -> None:
-    """Pull the policy's events one at a time and feed the speaker between them."""
-    t = time.perf_counter()
-    while True:
-        if cancel is not None and cancel.cancelled:
-            gen.cancelled = True
-            return
-        ev = next(events, None)
-        t = clock.add("policy", t)
-        if ev is None:
-            return
-        if isinstance(ev, Done):
-            gen.done = ev
-        else:
-            emit(ev)
-        if isinstance(ev, Transcript):
-            gen.transcript = ev.text
-            clock.ms["asr"] = clock.ms.pop("policy", 0.0)  # hearing came first
-        elif isinstance(ev, TextDelta):
-            gen.text += ev.text
-            say(open_segment().text(ev.text))
-        elif isinstance(ev, AudioTokens):
-            gen.tokens.extend(ev.tokens)
-            say(open_segment().tokens(ev.tokens))
-        elif isinstance(ev, ToolCall):
-            gen.calls.append(ev)
-            close_segment()  # a tool call ends the spoken segment
-        t = time.perf_counter()
