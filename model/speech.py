@@ -21,6 +21,15 @@ MAX_PIECE_CHARS = 160
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 
 
+def say_number(value: Any) -> str:
+    """A number as it is read aloud: 391.0 -> "391", 0.333333333 -> "0.333333"."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
 def split_long(sentence: str, limit: int = MAX_PIECE_CHARS) -> list[str]:
     """Cut a long sentence at commas or spaces so no piece blows up synthesis memory."""
     out: list[str] = []

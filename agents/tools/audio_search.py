@@ -52,13 +52,8 @@ def open_library(voices_dir: Path) -> VoiceLibrary:
     return VoiceLibrary(voices_dir)
 
 
-def make_audio_search(library: Lazy[VoiceLibrary] | VoiceLibrary | Path, top_k: int = 3):
-    """The tool function over one library: given open, or a directory opened on first use."""
-    if isinstance(library, Path):
-        library = Lazy(opener=lambda d=library: open_library(d))
-    elif not isinstance(library, Lazy):
-        library = Lazy(library)
-    lib_ref: Lazy[VoiceLibrary] = library
+def make_audio_search(lib_ref: Lazy[VoiceLibrary], top_k: int = 3):
+    """The tool function over one library (given open, or opened on first use)."""
 
     def audio_search(
         tool_call_id: Annotated[str, InjectedToolCallId],
@@ -138,7 +133,7 @@ def say(result: Any, args: dict[str, Any]) -> str:
     return f"Okay, I'm now speaking as {v.get('name') or v.get('id')}" + (f", {desc}" if desc else "") + "."
 
 
-def make_tool(library: Lazy[VoiceLibrary] | VoiceLibrary | Path, top_k: int = 3) -> BaseTool:
+def make_tool(library: Lazy[VoiceLibrary], top_k: int = 3) -> BaseTool:
     return standard_tool(
         make_audio_search(library, top_k), NAME, DESCRIPTION,
         examples=EXAMPLES, cues=CUES, parse=parse, say=say,

@@ -54,14 +54,6 @@ def standard_tool(func: Callable[..., Any], name: str, description: str, **metad
     )
 
 
-def say_number(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
 def error_sayer(activity: str) -> Callable[[str, dict[str, Any]], str]:
     """say_error for a tool: 'Sorry, I couldn't <activity>: <reason>.'"""
 

@@ -14,9 +14,10 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, ToolException
 
-from agents.tools.base import error_sayer, say_number, standard_tool, to_json
+from agents.tools.base import error_sayer, standard_tool, to_json
 from agents.tools.spoken_math import spoken_arithmetic
 from model.policy import PreviousCall
+from model.speech import say_number
 
 NAME = "calculator"
 DESCRIPTION = "Do arithmetic: evaluate a math expression."

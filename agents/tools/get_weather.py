@@ -8,9 +8,10 @@ from typing import Any
 import httpx
 from langchain_core.tools import BaseTool, ToolException
 
-from agents.tools.base import error_sayer, say_number, standard_tool, to_json
+from agents.tools.base import error_sayer, standard_tool, to_json
 from agents.tools.places import find_place, place_after_preposition
 from model.policy import PreviousCall
+from model.speech import say_number
 
 NAME = "get_weather"
 DESCRIPTION = "Get the current weather for a city."

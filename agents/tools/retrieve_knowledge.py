@@ -26,13 +26,8 @@ def open_corpus(corpora_dir: Path) -> CorpusStore:
     return CorpusStore(corpora_dir)
 
 
-def make_retrieve_knowledge(corpus: Lazy[CorpusStore] | CorpusStore | Path, top_k: int = 4):
-    """The tool function over one store: given open, or a directory opened on first use."""
-    if isinstance(corpus, Path):
-        corpus = Lazy(opener=lambda d=corpus: open_corpus(d))
-    elif not isinstance(corpus, Lazy):
-        corpus = Lazy(corpus)
-    store_ref: Lazy[CorpusStore] = corpus
+def make_retrieve_knowledge(store_ref: Lazy[CorpusStore], top_k: int = 4):
+    """The tool function over one store (given open, or opened on first use)."""
 
     def retrieve_knowledge(query: str) -> str:
         """Search the user's documents (ingested corpora) for passages about the query."""
@@ -64,7 +59,7 @@ def parse(text: str, previous: PreviousCall | None = None) -> dict[str, Any] | N
     return {"query": text.strip().rstrip("?.!")}
 
 
-def make_tool(corpus: Lazy[CorpusStore] | CorpusStore | Path, top_k: int = 4) -> BaseTool:
+def make_tool(corpus: Lazy[CorpusStore], top_k: int = 4) -> BaseTool:
     return standard_tool(
         make_retrieve_knowledge(corpus, top_k), NAME, DESCRIPTION,
         examples=EXAMPLES, parse=parse, say_error=error_sayer("search your documents"),

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from core.text_embedding import TextEmbedder
+from model.speech import say_number
 
 REFUSAL = "I'm sorry, I can't help with that."
 DONT_KNOW = "I don't know the answer to that."
@@ -79,14 +80,6 @@ def clean_sentence(s: str) -> str:
 MAX_SPOKEN = 300
 # keys that usually hold what a JSON result is about
 MAIN_KEYS = ("answer", "result", "message", "text", "summary", "status", "output", "value")
-
-
-def say_number(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
 
 
 def _scalar(v: Any) -> bool:
