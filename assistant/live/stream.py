@@ -179,12 +179,6 @@ def load_mono(path: str | Path, samplerate: int) -> np.ndarray:
     return samples
 
 
-# The project's resampler (soxr HQ) and its block-by-block form live in `core.audio`; these
-# names stay importable from here for code written against this module.
-resample = core_audio.resample
-StreamResampler = core_audio.StreamResampler
-
-
 class _Clocked:
     """A thread that fires a block callback every blocksize/samplerate seconds of wall time."""
 

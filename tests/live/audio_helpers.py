@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.live.stream import resample
+from core.audio import resample
 from model.events import (
     AudioChunk,
     TextDelta,

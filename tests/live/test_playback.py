@@ -79,8 +79,7 @@ def test_file_streams_deliver_real_frames_at_real_time_pace(tmp_path):
 
 
 def test_stream_resampler_matches_one_shot_resampling():
-    from assistant.live.stream import StreamResampler
-    from core.audio import resample
+    from core.audio import StreamResampler, resample
 
     x = speech("Resampling a microphone stream block by block.", 48000)
     ref = resample(x, 48000, 16000)
