@@ -10,7 +10,6 @@ reason, which the tools node turns into an error result that the policy speaks.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from agents.tools import (
     web_search,
 )
 from agents.tools.audio_search import voice_spec_from_attrs
-from agents.tools.base import META_KEYS, Lazy
+from agents.tools.base import META_KEYS, Lazy, regex_matcher
 from model.policy import ToolSpec
 from retrieval import CorpusStore
 from voices import VoiceLibrary
@@ -70,11 +69,10 @@ def default_tools(
 
 
 def _explicit(value: Any):
+    """A developer may give regex(es) instead of a function."""
     if value is None or callable(value):
         return value
-    patterns = [value] if isinstance(value, str) else list(value)
-    rx = [re.compile(p, re.I) for p in patterns]
-    return lambda text: any(r.search(text) for r in rx)
+    return regex_matcher(*([value] if isinstance(value, str) else value))
 
 
 def tool_specs(tools: Iterable[BaseTool]) -> list[ToolSpec]:
