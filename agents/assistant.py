@@ -25,10 +25,10 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from agents.graph import build_graph
 from agents.messages import from_langchain, to_langchain
 from agents.record import TurnRecorder
-from agents.settings import get_settings
 from agents.state import TurnContext
 from agents.tools import default_tools, voice_spec_from_attrs
 from core.audio import resample, to_mono
+from core.settings import get_settings
 from model.embedded.asr import WhisperASR
 from model.embedded.vad import trim
 from model.events import Event, TurnDone, TurnResult

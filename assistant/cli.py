@@ -23,6 +23,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 from assistant import cli_corpus, cli_live, cli_stepaudio2, cli_token2wav, cli_voices  # noqa: E402
 from assistant.errors import UserError  # noqa: E402
+from core.settings import SettingsError  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="stepvox: speech-native voice agents")
 model_app = typer.Typer(no_args_is_help=True, help="Step-Audio 2 model tools")
@@ -44,11 +45,24 @@ from assistant.cli_turns import register as _register_turns  # noqa: E402
 _register_turns(app, model_app)
 
 
+@app.command("settings")
+def settings_cmd(
+    markdown: bool = typer.Option(False, "--markdown", help="print docs/settings.md (every setting, generated)"),
+) -> None:
+    """Print the effective settings as JSON (after STEPVOX_* and STEPVOX_CONFIG), or their reference."""
+    from core.settings import load_settings, settings_markdown
+
+    if markdown:
+        print(settings_markdown(), end="")
+    else:
+        print(load_settings().model_dump_json(indent=2, exclude={"token", "remote_api_key"}))
+
+
 def main() -> None:
     debug = "--debug" in sys.argv
     try:
         app(standalone_mode=False)
-    except UserError as e:
+    except (UserError, SettingsError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):

@@ -27,7 +27,7 @@ _EMBEDDER = typer.Option(
 def _corpora_dir(home: Path | None) -> Path:
     if home is not None:
         return Path(home).expanduser() / "corpora"
-    from assistant.config import get_settings
+    from core.settings import get_settings
 
     return get_settings().corpora_dir
 

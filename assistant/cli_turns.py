@@ -14,7 +14,7 @@ from assistant.errors import UserError
 
 
 def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None):
-    from assistant.config import Settings, get_settings
+    from core.settings import Settings, get_settings
     from model.registry import policy_names
 
     s: Settings = get_settings()
@@ -152,7 +152,7 @@ def _version(mod: str) -> str:
 
 
 def diagnose() -> dict[str, dict[str, str]]:
-    from assistant.config import get_settings
+    from core.settings import get_settings
 
     s = get_settings()
     pkgs = {

@@ -22,7 +22,7 @@ JSON = typer.Option(False, "--json", help="print one JSON document")
 
 
 def _token2wav_dir() -> Path | None:
-    from assistant.config import get_settings
+    from core.settings import get_settings
 
     s = get_settings()
     explicit = getattr(s, "token2wav_dir", None)
@@ -37,7 +37,7 @@ def open_library(library: Path | None, speaker_embedder: str | None = None):
     from voices import VoiceLibrary
 
     if library is None:
-        from assistant.config import get_settings
+        from core.settings import get_settings
 
         library = get_settings().voices_dir
     if library.exists() and not library.is_dir():

@@ -221,8 +221,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from agents import Assistant
-    from assistant.config import Settings
     from assistant.live.warmup import warm_up
+    from core.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="stepvox-live-bench-"))
     assistant = Assistant.from_settings(Settings(home=tmp / "home", policy="embedded"))

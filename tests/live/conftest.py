@@ -11,8 +11,8 @@ import pytest
 def real_assistant(tmp_path_factory):
     """The real assistant (embedded offline policy) on a fresh STEPVOX_HOME, models warmed up."""
     from agents import Assistant
-    from assistant.config import Settings
     from assistant.live.warmup import warm_up
+    from core.settings import Settings
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     home = tmp_path_factory.mktemp("stepvox-home")

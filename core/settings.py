@@ -1,0 +1,290 @@
+"""Settings: one validated model (pydantic-settings), env prefix STEPVOX_, optional TOML file
+named by STEPVOX_CONFIG. Bad values and unknown names are refused with `SettingsError`, a
+one-line message naming the setting (the CLI exits 2 with it). docs/settings.md is generated
+from this class (`stepvox settings --markdown`); a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import platformdirs
+import pydantic_settings
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "STEPVOX_"
+# STEPVOX_* names that are not settings fields but are read on purpose
+OTHER_ENV = {"STEPVOX_CONFIG"}
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value or an unknown name. str(e) is one line naming it."""
+
+
+def _default_home() -> Path:
+    return Path(platformdirs.user_data_dir("stepvox", appauthor=False))
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", allow_inf_nan=False, validate_default=True
+    )
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Where conversations (SQLite), their recordings, corpora and the voice library live "
+        "(created 0700). Default: the platform's user data directory.",
+    )
+    policy: str = Field("embedded", description="The brain: `embedded`, `step-audio-2` or `remote`.")
+    model_dir: Path | None = Field(None, description="Step-Audio 2 checkpoint directory (`--model`).")
+    remote_url: str | None = Field(
+        None, description="OpenAI-compatible Step-Audio 2 server for the `remote` policy (`--remote-url`)."
+    )
+    remote_model: str = Field("step-audio-2-mini", description="Model name sent to the remote server.")
+    remote_api_key: str | None = Field(None, description="Bearer key for the remote server.")
+    # step-audio-2
+    device: str = Field("auto", description="Torch device: `auto`, `cpu`, `cuda`, `cuda:N` or `mps`.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights' dtype for Step-Audio 2 (`auto`: bfloat16 on CUDA, else float32)."
+    )
+    max_new_tokens: int | None = Field(None, gt=0, description="Cap on generated tokens per policy step.")
+    temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature (0: greedy).")
+    token2wav_dir: Path | None = Field(None, description="token2wav weights directory (default: inside --model).")
+    # retrieval
+    embedder: str | None = Field(
+        None, description="sentence-transformers model name or path for corpora (default: the offline MiniLM)."
+    )
+    reranker: str | None = Field(None, description="Optional cross-encoder name or path that reranks passages.")
+    max_input_seconds: float = Field(
+        120.0, gt=0, le=3600, description="Longest input audio accepted, in seconds (enforced while decoding)."
+    )
+    # embedded policy
+    route_threshold: float = Field(0.55, ge=0, le=1, description="Min similarity to route a question to a tool.")
+    answer_threshold: float = Field(
+        0.35, ge=0, le=1, description="Min passage relevance for an extractive answer."
+    )
+    tool_timeout_s: float = Field(8.0, gt=0, le=600, description="Seconds a tool may run before it is abandoned.")
+    # retention
+    retention_days: float | None = Field(
+        None, gt=0, description="Delete conversations (and their recordings) idle longer than this; unset: keep."
+    )
+    # server
+    token: str | None = Field(
+        None, min_length=8, description="Token `stepvox serve` requires (prefer this to `--token`, which `ps` shows)."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names (besides loopback) the server answers to and whose pages may call it, "
+        'comma-separated, e.g. `voice.example.org,192.168.1.20`.',
+    )
+    max_upload_mb: float = Field(20.0, gt=0, le=1024, description="Largest upload `POST /api/corpus` accepts, in MB.")
+    max_sessions: int = Field(16, gt=0, le=1024, description="Most live WebSocket sessions the server holds at once.")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v):
+        if isinstance(v, str):
+            v = [h.strip() for h in v.split(",") if h.strip()]
+        return v
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if not re.match(r"^[A-Za-z0-9.\-\[\]:]+$", h):
+                raise ValueError(f"{h!r} is not a host name")
+        return [h.lower() for h in v]
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not _DEVICE.match(v):
+            raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home(cls, v):
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("must not be empty")
+        return Path(v).expanduser() if isinstance(v, (str, Path)) else v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = os.environ.get("STEPVOX_CONFIG")
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    @property
+    def checkpoints_path(self) -> Path:
+        return self.home / "conversations.sqlite"
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.home / "voices"
+
+    @property
+    def corpora_dir(self) -> Path:
+        return self.home / "corpora"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.home / "audio"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.home / "uploads"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _one_line(err: ValidationError, where: str) -> str:
+    e = err.errors()[0]
+    if e["type"] == "extra_forbidden":
+        return f"setting {where}: unknown setting (see docs/settings.md)"
+    shown = e.get("input")
+    value = "" if isinstance(shown, dict) else f" = {shown!r}"
+    return f"setting {where}{value}: {e['msg']}"
+
+
+def _check_config_file() -> str | None:
+    path = os.environ.get("STEPVOX_CONFIG")
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise SettingsError(f"setting STEPVOX_CONFIG = {path!r}: no such file")
+    try:
+        import tomllib
+
+        with p.open("rb") as f:
+            tomllib.load(f)
+    except (OSError, ValueError) as e:
+        raise SettingsError(f"setting STEPVOX_CONFIG = {path!r}: not valid TOML ({str(e).splitlines()[0]})") from None
+    return path
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from overrides, the environment and the TOML file; SettingsError when bad."""
+    fields = set(Settings.model_fields)
+    unknown = sorted(
+        k for k in os.environ if k.startswith(ENV_PREFIX) and k not in OTHER_ENV and k[len(ENV_PREFIX):].lower() not in fields
+    )
+    if unknown:
+        raise SettingsError(f"setting {unknown[0]}: unknown setting (see docs/settings.md)")
+    toml = _check_config_file()
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        if field in overrides:
+            where = field
+        elif _env_name(field) in os.environ or not toml:
+            where = _env_name(field)
+        else:
+            where = f"{field} in {toml}"
+        raise SettingsError(_one_line(e, where)) from None
+    except pydantic_settings.SettingsError as e:  # a value the source itself could not parse
+        raise SettingsError(f"setting {str(e).splitlines()[0]}") from None
+
+
+def private_dir(path: Path) -> Path:
+    """mkdir -p with mode 0700 on every directory this creates (the user's data is theirs)."""
+    path = Path(path)
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for d in missing:
+        try:
+            os.chmod(d, 0o700)
+        except OSError:
+            pass
+    return path
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    s = load_settings()
+    private_dir(s.home)
+    return s
+
+
+def settings_markdown() -> str:
+    """docs/settings.md, generated from the model so the two cannot drift."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- generated by `stepvox settings --markdown > docs/settings.md`; do not edit -->",
+        "",
+        "Every setting is an environment variable `STEPVOX_<NAME>` or a key `<name>` in the TOML",
+        "file named by `STEPVOX_CONFIG` (the environment wins). Values are validated when stepvox",
+        "starts: a bad value or an unknown `STEPVOX_*` name stops the command with exit 2 and one",
+        "line naming the setting.",
+        "",
+        "| Environment variable | TOML key | Type | Default | Meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, f in Settings.model_fields.items():
+        ann = f.annotation
+        if getattr(ann, "__origin__", None) is Literal:
+            typ = " or ".join(f"`{a}`" for a in ann.__args__)
+        else:
+            typ = getattr(ann, "__name__", None) or str(ann).replace("typing.", "").replace("pathlib.", "")
+            typ = typ.replace("|", "or")
+        if f.default_factory is not None:
+            default = "platform data dir" if name == "home" else repr(f.default_factory())
+        else:
+            default = "unset" if f.default is None else repr(f.default)
+        lims = []
+        for m in f.metadata:
+            for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+                if getattr(m, attr, None) is not None:
+                    lims.append(f"{sym} {getattr(m, attr)}")
+        typ = typ + (f" ({', '.join(lims)})" if lims else "")
+        lines.append(f"| `{_env_name(name)}` | `{name}` | {typ} | {default} | {f.description or ''} |")
+    lines += ["", "`STEPVOX_CONFIG`: path of the optional TOML file.", ""]
+    return "\n".join(lines)
+
+
