@@ -218,4 +218,4 @@ def test_new_handles_share_loaded_indexes(built_store) -> None:
     store.search("lighthouse", 1)
     a, b = CorpusStore(store.root), CorpusStore(store.root)
     assert a.search("ferry", 1)[0].source == b.search("ferry", 1)[0].source
-    assert a._dense is b._dense is store._dense  # loaded once per process and generation
+    assert a._ix.dense is b._ix.dense is store._ix.dense  # loaded once per process and generation
