@@ -52,6 +52,7 @@ class Assistant:
         *,
         checkpointer: Any = None,
         max_tool_rounds: int = MAX_TOOL_ROUNDS,
+        reranker: str | None = None,
     ) -> None:
         self.policy = policy
         self.home = Path(home)
@@ -60,7 +61,7 @@ class Assistant:
         self.audio_dir.mkdir(exist_ok=True)
         # long-lived stores, owned here and handed to the tools (opening them is cheap; their
         # indexes load on first use and follow changes other processes commit)
-        self.corpus = CorpusStore(self.home / "corpora")
+        self.corpus = CorpusStore(self.home / "corpora", reranker=reranker)
         self.voices = VoiceLibrary(self.home / "voices")
         if tools is None:
             tools = default_tools(self.home, tool_timeout_s, corpus=self.corpus, voices=self.voices)
@@ -112,8 +113,9 @@ class Assistant:
             }
         opts.update(policy_options)
         return cls(
-            get_policy(name, **opts), settings.home, extra_tools=extra_tools, tool_timeout_s=settings.tool_timeout_s
-        )
+            get_policy(name, **opts), settings.home, extra_tools=extra_tools,
+            tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
+        )  # fmt: skip
 
     def warmup(self) -> None:
         """Load every model once (VAD, ASR, embeddings, TTS) so the first turn is not slow."""

@@ -26,7 +26,10 @@ _EMBEDDER = typer.Option(
 
 def _corpora_dir(home: Path | None) -> Path:
     if home is not None:
-        return Path(home).expanduser() / "corpora"
+        home = Path(home).expanduser()
+        if home.exists() and not home.is_dir():
+            raise UserError(f"--home {home}: not a directory")
+        return home / "corpora"
     from core.settings import get_settings
 
     return get_settings().corpora_dir
@@ -40,6 +43,20 @@ def _open(home: Path | None, embedder: str | None = None, reranker: str | None =
         return CorpusStore(root, embedder=embedder, reranker=reranker)
     except ValueError as e:
         raise UserError(str(e)) from None
+
+
+def _nothing_added(paths: list[Path], report) -> str:  # noqa: ANN001
+    """The one line for an add that changed nothing and found nothing it could read."""
+    from retrieval.loaders import SUPPORTED_SUFFIXES
+
+    first = paths[0]
+    if report.skipped:
+        src, reason = report.skipped[0]
+        if len(report.skipped) == 1:
+            return f"{src}: {reason}"
+        return f"{first}: nothing added, {len(report.skipped)} files skipped (first: {src}: {reason})"
+    kinds = " ".join(sorted(SUPPORTED_SUFFIXES))
+    return f"{first}: no files to add (supported: {kinds})"
 
 
 def _emit(doc: dict) -> None:
@@ -56,9 +73,17 @@ def add(
     """Ingest files and folders; re-adding updates changed files and drops deleted ones."""
     from rich.console import Console
 
-    for p in paths:
-        if not p.exists() and not p.is_symlink() and len(paths) == 1:
-            raise UserError(f"{p}: no such file or directory")
+    from core.settings import get_settings
+    from retrieval.ingest import check_corpus_name
+
+    try:
+        check_corpus_name(name)
+    except ValueError as e:
+        raise UserError(f"--name: {e}") from None
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]
+    if len(missing) == len(paths):
+        raise UserError(f"{missing[0]}: no such file or directory")
+    embedder = embedder or get_settings().embedder
     store = _open(home, embedder)
     err = Console(stderr=True)
     show_bar = not as_json and err.is_terminal
@@ -91,6 +116,8 @@ def add(
             report = store.add(paths, name=name)
     except ValueError as e:
         raise UserError(str(e)) from None
+    if not (report.added or report.updated or report.removed or report.unchanged):
+        raise UserError(_nothing_added(paths, report))
     if as_json:
         _emit(report.model_dump())
         return
@@ -141,7 +168,7 @@ def query(
     name: str | None = typer.Option(None, "--name", "-n", help="search only this corpus"),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense or bm25"),
     reranker: str | None = typer.Option(
-        None, "--reranker", help="cross-encoder model name or path to rerank with"
+        None, "--reranker", help="cross-encoder model name or path to rerank with (default: STEPVOX_RERANKER)"
     ),
     home: Path | None = _HOME,
     as_json: bool = _JSON,
@@ -151,7 +178,11 @@ def query(
         raise UserError("query: empty question")
     if mode not in ("hybrid", "dense", "bm25"):
         raise UserError(f"--mode {mode}: expected hybrid, dense or bm25")
-    store = _open(home, reranker=reranker)
+    from core.settings import get_settings
+
+    store = _open(home, reranker=reranker or get_settings().reranker)
+    if name is not None and name not in {c["name"] for c in store.list()}:
+        raise UserError(f"--name {name}: no such corpus")
     try:
         passages = store.search(text, top_k=top, mode=mode, corpus=name)
     except ValueError as e:
@@ -190,9 +221,14 @@ def remove(
     home: Path | None = _HOME,
     as_json: bool = _JSON,
 ) -> None:
-    """Remove a corpus by name, or documents by path."""
+    """Remove a corpus by name, or documents by path: a file, or every file in a folder."""
+    if not target.strip():
+        raise UserError("remove: empty corpus name or path")
     store = _open(home)
-    n = store.remove(target)
+    try:
+        n = store.remove(target)
+    except ValueError as e:
+        raise UserError(str(e)) from None
     if n == 0:
         raise UserError(f"{target}: no corpus or indexed document by that name or path")
     if as_json:

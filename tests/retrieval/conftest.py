@@ -106,3 +106,13 @@ def built_store(tmp_path_factory, docs_dir, minilm):
     store = CorpusStore(tmp_path_factory.mktemp("home") / "corpora")
     report = store.add([docs_dir], name="field")
     return store, report
+
+
+@pytest.fixture(scope="session")
+def forkserver(tmp_path_factory):
+    """Real `stepvox` CLI processes forked from one that has loaded MiniLM (see forkserver.py)."""
+    from .forkserver import ForkServer
+
+    fs = ForkServer(tmp_path_factory.mktemp("forkserver"))
+    yield fs
+    fs.close()
