@@ -10,6 +10,7 @@ and moves on.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES
 
 DEFAULT_MAX_FILE_BYTES = 32 * 1024 * 1024
+
+# pypdf reports damage it repairs as log warnings; with no handler configured anywhere they
+# would reach stderr bare ("EOF marker not found"). The reason a file is skipped is ours to say.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
 
 class SkipFile(Exception):

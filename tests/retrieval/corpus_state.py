@@ -82,3 +82,27 @@ def assert_consistent(root: Path) -> dict:
         assert s["dense_ids"] == s["chunk_ids"], s["gen"]
         assert s["bm25_ids"] == s["chunk_ids"], s["gen"]
     return s
+
+
+def store_digest(home: Path) -> dict:
+    """Everything a command could change under `home`: each file's bytes and mode (SQLite's
+    -wal/-shm companions aside, which a mere reader creates) and the database's rows."""
+    import hashlib
+    import stat
+
+    files = {}
+    for p in sorted(home.rglob("*")):
+        if p.name.endswith(("-wal", "-shm")):
+            continue
+        st = p.lstat()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
+        files[str(p.relative_to(home))] = (stat.filemode(st.st_mode), digest)
+    dump: list[str] = []
+    db_path = home / "corpora" / "corpus.sqlite"
+    if db_path.exists():
+        db = sqlite3.connect(db_path)
+        try:
+            dump = list(db.iterdump())
+        finally:
+            db.close()
+    return {"files": files, "rows": dump}
