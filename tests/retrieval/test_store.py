@@ -219,3 +219,77 @@ def test_new_handles_share_loaded_indexes(built_store) -> None:
     a, b = CorpusStore(store.root), CorpusStore(store.root)
     assert a.search("ferry", 1)[0].source == b.search("ferry", 1)[0].source
     assert a._ix.dense is b._ix.dense is store._ix.dense  # loaded once per process and generation
+
+
+def test_remove_by_path_matches_whole_components(tmp_path: Path, minilm) -> None:
+    kb = tmp_path / "kb"
+    files = ["a/b/one.txt", "a/bc.txt", "a/b.txt", "a_b/x.txt", "aXb/y.txt", "A/B/z.txt", "p%q/w.txt"]
+    for i, rel in enumerate(files):
+        (kb / rel).parent.mkdir(parents=True, exist_ok=True)
+        (kb / rel).write_text(f"Document {i} tells of the harbour number {i * 7}.\n")
+    store = CorpusStore(tmp_path / "c")
+    store.add([kb], name="kb")
+
+    def left() -> list[str]:
+        return sorted(str(Path(d["source"]).relative_to(kb)) for d in store.documents())
+
+    assert store.remove(str(kb / "a" / "b")) == 1  # the folder a/b, not a/bc.txt nor a/b.txt
+    assert "a/b/one.txt" not in left() and {"a/bc.txt", "a/b.txt"} <= set(left())
+    assert store.remove(str(kb / "a" / "b.txt")) == 1  # exactly that file
+    assert store.remove(str(kb / "a_b")) == 1 and "aXb/y.txt" in left()  # `_` is no wildcard
+    assert store.remove(str(kb / "p%")) == 0 and store.remove(str(kb / "p%q")) == 1
+    assert store.remove(str(kb / "a" / "B")) == 0 and "A/B/z.txt" in left()  # case counts
+    assert store.remove(str(kb) + "/") == 3  # a trailing slash names the same folder
+    assert left() == [] and store.search("harbour") == []
+    for target in ("/", "//", "", "  "):
+        with pytest.raises(ValueError):
+            store.remove(target)
+
+
+def test_files_are_private(tmp_path: Path, minilm) -> None:
+    old = os.umask(0o022)
+    try:
+        d = tmp_path / "kb"
+        d.mkdir()
+        (d / "a.txt").write_text("The private notes mention the walrus.\n")
+        root = tmp_path / "home" / "corpora"
+        store = CorpusStore(root)
+        store.add([d])
+        assert store.search("walrus")
+    finally:
+        os.umask(old)
+    assert (root.stat().st_mode & 0o777) == 0o700
+    seen = set()
+    for p in [root, *root.rglob("*")]:
+        want = 0o700 if p.is_dir() else 0o600
+        assert (p.stat().st_mode & 0o777) == want, (p, oct(p.stat().st_mode))
+        seen.add(p.name.split("-")[0].split(".")[0])
+    assert {"corpus", "dense", "bm25", "writer", "ids"} <= seen
+
+
+def test_reranker_is_passed_in_not_read_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STEPVOX_RERANKER", str(tmp_path / "some-cross-encoder"))
+    assert CorpusStore(tmp_path / "c").reranker_name is None
+    assert CorpusStore(tmp_path / "c", reranker="x/y").reranker_name == "x/y"
+
+
+def test_writer_sees_commits_made_through_another_handle(tmp_path: Path, minilm) -> None:
+    """Two handles (as two processes would): each add builds on the other's commit."""
+    d = tmp_path / "kb"
+    d.mkdir()
+    for i in range(4):
+        (d / f"f{i}.txt").write_text(f"Fact {i}: the lantern number {i} burns {i * 3} hours.\n")
+    a, b = CorpusStore(tmp_path / "c"), CorpusStore(tmp_path / "c")
+    a.search("lantern")
+    b.search("lantern")  # both hold the (empty) first state
+    a.add([d / "f0.txt"])
+    b.add([d / "f1.txt"])
+    a.add([d / "f2.txt"])
+    b.add([d / "f3.txt"])
+    for s in (a, b, CorpusStore(tmp_path / "c")):
+        srcs = {Path(p.source).name for p in s.search("lantern burns hours", top_k=10)}
+        assert srcs == {"f0.txt", "f1.txt", "f2.txt", "f3.txt"}
+        assert s._indexes().size == 4
+        assert len(s.search("lantern", top_k=10, mode="bm25")) == 4
