@@ -15,7 +15,8 @@ from retrieval import CorpusStore
 from .conftest import make_pdf
 from .corpus_state import store_digest
 
-Case = Callable[[Path, Path], tuple[list[str], list[str]]]  # (in_dir, kb) -> argv, expected
+# (in_dir, kb) -> (argv, parts of the expected line[, environment])
+Case = Callable[[Path, Path], tuple]
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,10 @@ CASES: dict[str, Case] = {
     "query k=0": lambda d, k: (["corpus", "query", "ferry", "--top", "0"], ["--top", "greater than or equal to 1"]),
     "query k=-1": lambda d, k: (["corpus", "query", "ferry", "-k", "-1"], ["--top", "greater than or equal to 1"]),
     "query bad mode": lambda d, k: (["corpus", "query", "ferry", "--mode", "fuzzy"], ["--mode fuzzy"]),
+    "query with a reranker that cannot load": lambda d, k: (
+        ["corpus", "query", "ferry"], ["rerank model", str(d / "no-reranker"), "cannot load"],
+        {"STEPVOX_RERANKER": str(d / "no-reranker")},  # the setting reaches the store
+    ),
     "query unknown corpus": lambda d, k: (
         ["corpus", "query", "ferry", "--name", "nosuch"], ["--name nosuch", "no such corpus"]
     ),
@@ -185,11 +190,11 @@ def test_bad_input_corpus(case: str, template, tmp_path: Path, forkserver) -> No
     shutil.copytree(src_home, home)
     d = tmp_path / "in"
     d.mkdir()
-    argv, expected = CASES[case](d, kb)
+    argv, expected, *env = CASES[case](d, kb)
     if "--home" not in argv:
         argv = [*argv, "--home", str(home)]
     before = store_digest(home)
-    rc, child = forkserver.run(argv, timeout=120)
+    rc, child = forkserver.run(argv, env=env[0] if env else None, timeout=120)
     err = child.stderr
     assert rc == 2, (rc, err, child.stdout)
     lines = err.strip().splitlines()
