@@ -148,13 +148,13 @@ def query_phase(store_dir: str, matrix: str, queries: list[str], top_k: int) -> 
         timed_all(
             {
                 "vector search only: numpy": raw_numpy,
-                "vector search only: faiss": lambda q: store._dense.search(qv[q][None, :], top_k),
+                "vector search only: faiss": lambda q: store._indexes().dense.search(qv[q][None, :], top_k),
             }
         )
     )
-    faiss_top = store._dense.search(qv[queries[0]][None, :], top_k)[1][0].tolist()
+    faiss_top = store._indexes().dense.search(qv[queries[0]][None, :], top_k)[1][0].tolist()
     # agreement: FAISS exact search returns the same top-k as numpy (vectors are the same)
-    ids_numpy = [int(store._bm25_ids[i]) for i in brute(queries[0])]
+    ids_numpy = [int(store._indexes().bm25_ids[i]) for i in brute(queries[0])]
     return {
         "same_top_k": ids_numpy == faiss_top,
         "dim": int(mat.shape[1]),
@@ -193,9 +193,8 @@ def main() -> None:
         print(json.dumps(query_phase(store_dir, matrix, queries, args.top_k)))
         return
 
-    from retrieval import CorpusStore
+    from retrieval import CorpusStore, PendingDocument
     from retrieval.chunking import Chunk
-    from retrieval.store import PendingDocument
 
     n, sample = args.n, min(args.sample, args.n)
     tmp = Path(args.workdir or tempfile.mkdtemp(prefix="stepvox-rag-scale-"))
@@ -221,7 +220,8 @@ def main() -> None:
     print(f"pipeline ingest: {n_sample_chunks} chunks in {ingest_s:.1f} s", file=sys.stderr)
 
     # 2. bulk: the rest with perturbed copies of the sample's vectors
-    base = np.stack([store._dense.reconstruct(int(i)) for i in store._bm25_ids])
+    ix = store._indexes()
+    base = np.stack([ix.dense.reconstruct(int(i)) for i in ix.bm25_ids])
     base_texts = [p for p in paras]
     rest = n - n_sample_chunks
     docs: list[PendingDocument] = []
@@ -258,8 +258,8 @@ def main() -> None:
     )
 
     # the same vectors, as one numpy matrix for the baseline
-    ids = store._bm25_ids
-    mat = np.stack([store._dense.reconstruct(int(i)) for i in ids]).astype(np.float32)
+    ix = store._indexes()
+    mat = np.stack([ix.dense.reconstruct(int(i)) for i in ix.bm25_ids]).astype(np.float32)
     np.save(tmp / "matrix.npy", mat)
     disk = {
         "sqlite": sum(p.stat().st_size for p in store_dir.glob("corpus.sqlite*")),
