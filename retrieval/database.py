@@ -138,3 +138,31 @@ def ids_under_path(db: sqlite3.Connection, path: str, sep: str = os.sep) -> list
         (path, len(prefix), prefix),
     )
     return [int(r[0]) for r in rows]
+
+
+def corpora(db: sqlite3.Connection) -> list[dict]:
+    """One dict per corpus: name, documents, chunks, bytes, updated_at."""
+    rows = db.execute(
+        "SELECT corpus, COUNT(*), SUM(n_chunks), SUM(size), MAX(updated_at) FROM documents"
+        " GROUP BY corpus ORDER BY corpus"
+    ).fetchall()
+    return [
+        {
+            "name": r[0],
+            "documents": int(r[1]),
+            "chunks": int(r[2] or 0),
+            "bytes": int(r[3] or 0),
+            "updated_at": float(r[4] or 0.0),
+        }
+        for r in rows
+    ]
+
+
+def documents(db: sqlite3.Connection, corpus: str | None = None) -> list[dict]:
+    """One dict per document (optionally of one corpus), by corpus and source."""
+    q = "SELECT corpus, source, title, kind, sha256, size, n_chunks, updated_at FROM documents"
+    args: tuple = ()
+    if corpus:
+        q += " WHERE corpus=?"
+        args = (corpus,)
+    return [dict(r) for r in db.execute(q + " ORDER BY corpus, source", args)]

@@ -372,31 +372,13 @@ class CorpusStore:
     def list(self) -> list[dict]:
         """One dict per corpus: name, documents, chunks, bytes, updated_at, embedder."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT corpus, COUNT(*), SUM(n_chunks), SUM(size), MAX(updated_at) FROM documents"
-                " GROUP BY corpus ORDER BY corpus"
-            ).fetchall()
-        return [
-            {
-                "name": r[0],
-                "documents": int(r[1]),
-                "chunks": int(r[2] or 0),
-                "bytes": int(r[3] or 0),
-                "updated_at": float(r[4] or 0.0),
-                "embedder": self.embedder_name,
-            }
-            for r in rows
-        ]
+            rows = sql.corpora(self._db)
+        return [{**r, "embedder": self.embedder_name} for r in rows]
 
     def documents(self, name: str | None = None) -> list[dict]:
         """One dict per document (optionally of one corpus)."""
-        q = "SELECT corpus, source, title, kind, sha256, size, n_chunks, updated_at FROM documents"
-        args: tuple = ()
-        if name:
-            q += " WHERE corpus=?"
-            args = (name,)
         with self._lock:
-            return [dict(r) for r in self._db.execute(q + " ORDER BY corpus, source", args)]
+            return sql.documents(self._db, name)
 
     def remove(self, name_or_path: str | Path) -> int:
         """Remove a whole corpus by name, or documents by path: the document with exactly
