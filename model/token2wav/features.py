@@ -28,18 +28,28 @@ import torch
 
 from core import audio as core_audio
 
+#: the voice prompt's bounds: the S3 tokenizer reads at most 30 s; under 0.2 s gives no tokens
+MIN_PROMPT_SECONDS = 0.2
+MAX_PROMPT_SECONDS = 30.0
 
-def load_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and the file's rate. Raises ValueError naming the file."""
+
+def load_prompt(path: Path) -> tuple[np.ndarray, int]:
+    """A voice prompt recording: mono float32 samples and the file's rate. Decoded by
+    `core.audio`, which refuses (while decoding) prompts over 30 s, NaN or infinite samples,
+    prompts under 0.2 s and silent ones. Raises ValueError naming the file."""
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: file not found")
+        raise ValueError(f"{path}: prompt file not found")
     try:
-        audio, sr = core_audio.load(path)
+        audio, sr = core_audio.load(
+            path, max_seconds=MAX_PROMPT_SECONDS, min_seconds=MIN_PROMPT_SECONDS, allow_silence=False
+        )
+    except core_audio.AudioTooLongError as e:
+        raise ValueError(f"{path}: prompt is {e.reason} (the speech tokenizer's limit)") from None
+    except core_audio.AudioContentError as e:
+        raise ValueError(f"{path}: unusable voice prompt: {e.reason}") from None
     except core_audio.AudioDecodeError as e:
-        raise ValueError(f"{path}: not a readable audio file ({e.reason})") from e
-    if audio.size == 0:
-        raise ValueError(f"{path}: no audio samples")
+        raise ValueError(f"{path}: not a readable audio file ({e.reason})") from None
     return audio, int(sr)
 
 
