@@ -20,37 +20,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import librosa
 import numpy as np
 import torch
 
 from core import audio as core_audio
-
-#: the voice prompt's bounds: the S3 tokenizer reads at most 30 s; under 0.2 s gives no tokens
-MIN_PROMPT_SECONDS = 0.2
-MAX_PROMPT_SECONDS = 30.0
-
-
-def load_prompt(path: Path) -> tuple[np.ndarray, int]:
-    """A voice prompt recording: mono float32 samples and the file's rate. Decoded by
-    `core.audio`, which refuses (while decoding) prompts over 30 s, NaN or infinite samples,
-    prompts under 0.2 s and silent ones. Raises ValueError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: prompt file not found")
-    try:
-        audio, sr = core_audio.load(
-            path, max_seconds=MAX_PROMPT_SECONDS, min_seconds=MIN_PROMPT_SECONDS, allow_silence=False
-        )
-    except core_audio.AudioTooLongError as e:
-        raise ValueError(f"{path}: prompt is {e.reason} (the speech tokenizer's limit)") from None
-    except core_audio.AudioContentError as e:
-        raise ValueError(f"{path}: unusable voice prompt: {e.reason}") from None
-    except core_audio.AudioDecodeError as e:
-        raise ValueError(f"{path}: not a readable audio file ({e.reason})") from None
-    return audio, int(sr)
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

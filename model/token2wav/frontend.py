@@ -28,7 +28,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from model.token2wav.features import kaldi_fbank, load_prompt, prompt_mel, resample, whisper_log_mel
+from model.token2wav.features import kaldi_fbank, prompt_mel, resample, whisper_log_mel
+from model.voice_prompt import load_prompt
 
 
 @dataclass(frozen=True)

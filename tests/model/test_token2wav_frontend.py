@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 
 from model.token2wav import PromptFrontend, default_prompt_path, write_tiny_token2wav
-from model.token2wav.features import kaldi_fbank, load_prompt, prompt_mel, resample, whisper_log_mel
+from model.token2wav.features import kaldi_fbank, prompt_mel, resample, whisper_log_mel
+from model.voice_prompt import load_prompt
 
 
 @pytest.fixture(scope="module")
