@@ -83,23 +83,25 @@ def _run_turn(settings, thread: str, voice: str | None, out: OutputWav, as_json:
             asst = Assistant.from_settings(settings)
         except (FileNotFoundError, ValueError, OSError) as e:
             raise UserError(f"{settings.policy} policy: {str(e).splitlines()[0]}") from None
-        if voice:
-            try:
-                asst.set_voice(thread, voice)
-            except KeyError:
-                raise UserError(f"--voice {shown(voice)}: no such voice in the voice library") from None
-        result = None
-        for ev in asst.stream_turn(thread_id=thread, out_path=out.tmp, **turn):
-            if status:
-                if isinstance(ev, Transcript):
-                    status.update(f"heard: {ev.text}")
-                elif isinstance(ev, ToolCall):
-                    status.update(f"calling {ev.name} ...")
-                elif isinstance(ev, ToolResult):
-                    status.update("answering ...")
-            if isinstance(ev, TurnDone):
-                result = ev.result
-        asst.close()
+        try:
+            if voice:
+                try:
+                    asst.set_voice(thread, voice)
+                except KeyError:
+                    raise UserError(f"--voice {shown(voice)}: no such voice in the voice library") from None
+            result = None
+            for ev in asst.stream_turn(thread_id=thread, out_path=out.tmp, **turn):
+                if status:
+                    if isinstance(ev, Transcript):
+                        status.update(f"heard: {ev.text}")
+                    elif isinstance(ev, ToolCall):
+                        status.update(f"calling {ev.name} ...")
+                    elif isinstance(ev, ToolResult):
+                        status.update("answering ...")
+                if isinstance(ev, TurnDone):
+                    result = ev.result
+        finally:
+            asst.close()
     finally:
         if status:
             status.stop()
