@@ -17,7 +17,6 @@ import typer
 from assistant.cli_inputs import OutputWav, check_device, check_option
 from assistant.errors import UserError
 from core.settings import load_settings
-from model.voice_prompt import load_prompt
 
 MAX_TOKEN = 6560
 
@@ -115,6 +114,8 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         else:
             device = check_option("device", device, "--device")
         if prompt is not None:
+            from model.voice_prompt import load_prompt  # cheap: core.audio, no torch
+
             try:
                 load_prompt(prompt)  # decodable, 0.2-30 s, finite, not silent
             except ValueError as e:
