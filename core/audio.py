@@ -10,8 +10,9 @@
 - Every decoded block is checked: NaN or infinite samples (possible in float WAV/AIFF) are
   refused; `min_seconds` and `allow_silence=False` refuse what is too short or all silence.
 - Native decoders (libsndfile's mpg123, FFmpeg) print warnings about damaged streams straight
-  to file descriptor 2; while decoding, fd 2 is pointed at /dev/null so a damaged file gives
-  one clear error, not decoder noise.
+  to file descriptor 2; while they decode (anything but WAV/FLAC/Ogg/AIFF, which libsndfile
+  reads itself), fd 2 is pointed at /dev/null so a damaged file gives one clear error, not
+  decoder noise.
 - `to_mono`: average the channels.
 - `resample`: the project's one resampler, soxr at "HQ" quality (the same engine and setting as
   `librosa.resample`'s default `soxr_hq`); `StreamResampler` is its block-by-block form for
@@ -31,7 +32,7 @@ import os
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,11 @@ class AudioTooLongError(AudioDecodeError):
         self.seconds = float(seconds)
         self.limit = float(limit)
         self.stated = stated
-        length = f"{seconds:.1f} s" if stated else f"more than {limit:g} s"
-        AudioDecodeError.__init__(self, path, f"{length} is longer than {limit:g} s")
+        if stated:
+            reason = f"{seconds:.1f} s is longer than {limit:g} s"
+        else:
+            reason = f"longer than {limit:g} s (decoding stopped at {seconds:.1f} s)"
+        AudioDecodeError.__init__(self, path, reason)
 
 
 class AudioContentError(AudioDecodeError):
@@ -100,7 +104,9 @@ _quiet = {"depth": 0, "saved": -1}
 @contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Point file descriptor 2 at /dev/null for the duration (nested and thread-safe: the first
-    entry redirects, the last exit restores). Python's own sys.stderr is flushed first."""
+    entry redirects, the last exit restores). Python's own sys.stderr is flushed first. fd 2 is
+    the process's: what other threads write to stderr meanwhile is dropped too (decoding a
+    file takes milliseconds to a second; the live and web paths decode no files)."""
     with _quiet_lock:
         if _quiet["depth"] == 0:
             try:
@@ -125,6 +131,18 @@ def quiet_native_stderr() -> Iterator[None]:
                 os.dup2(_quiet["saved"], 2)
                 os.close(_quiet["saved"])
                 _quiet["saved"] = -1
+
+
+#: first bytes of WAV/RF64, FLAC, Ogg and AIFF files
+_QUIET_CONTAINERS = {b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM"}
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as f:
+            return f.read(4)
+    except OSError:
+        return b""
 
 
 def _check_block(path: Path, block: np.ndarray) -> None:
@@ -239,18 +257,22 @@ def decode(
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"{p}: file not found")
-    with quiet_native_stderr():
-        try:
+    # libsndfile reads these containers itself, without a chatty native decoder; anything
+    # else may reach mpg123 (MP3), and the fallback is FFmpeg: their noise is silenced
+    quiet = _head(p) in _QUIET_CONTAINERS
+    try:
+        with nullcontext() if quiet else quiet_native_stderr():
             data, rate = _decode_sndfile(p, max_seconds)
+    except AudioDecodeError:
+        raise
+    except Exception as sf_err:  # libsndfile raises several types; FFmpeg may still read it
+        try:
+            with quiet_native_stderr():
+                data, rate = _decode_ffmpeg(p, max_seconds)
         except AudioDecodeError:
             raise
-        except Exception as sf_err:  # libsndfile raises several types; FFmpeg may still read it
-            try:
-                data, rate = _decode_ffmpeg(p, max_seconds)
-            except AudioDecodeError:
-                raise
-            except Exception:
-                raise AudioDecodeError(p, _sndfile_reason(sf_err)) from None
+        except Exception:
+            raise AudioDecodeError(p, _sndfile_reason(sf_err)) from None
     _check_content(p, data, rate, min_seconds, allow_silence)
     return data, rate
 

@@ -32,7 +32,10 @@ def load_prompt(path: Path) -> tuple[np.ndarray, int]:
             path, max_seconds=MAX_PROMPT_SECONDS, min_seconds=MIN_PROMPT_SECONDS, allow_silence=False
         )
     except core_audio.AudioTooLongError as e:
-        raise ValueError(f"{path}: prompt is {e.reason} (the speech tokenizer's limit)") from None
+        length = f"{e.seconds:.1f} s, longer" if e.stated else "longer"
+        raise ValueError(
+            f"{path}: prompt is {length} than {MAX_PROMPT_SECONDS:g} s (the speech tokenizer's limit)"
+        ) from None
     except core_audio.AudioContentError as e:
         raise ValueError(f"{path}: unusable voice prompt: {e.reason}") from None
     except core_audio.AudioDecodeError as e:
