@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from assistant.cli_inputs import OutputWav, check_option, check_thread, shown
+from assistant.cli_inputs import OutputWav, check_device, check_option, check_thread, shown
 from assistant.errors import UserError
 
 
@@ -46,6 +46,7 @@ def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None
             raise UserError(f"{where} {s.model_dir}: model directory not found")
         if not (Path(s.model_dir) / "config.json").is_file():
             raise UserError(f"{where} {s.model_dir}: not a Step-Audio 2 checkpoint (no config.json)")
+        check_device(s.device, "setting STEPVOX_DEVICE")  # imports torch, which this policy needs anyway
     elif model_dir is not None and not model_dir.is_dir():
         raise UserError(f"--model {model_dir}: model directory not found")
     if s.policy == "remote" and not s.remote_url:
