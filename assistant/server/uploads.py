@@ -12,6 +12,7 @@ control character, a leading dot or `..` is refused, never rewritten.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +24,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 
 from core.settings import private_dir
+
+# a malformed body is answered with its reason (400); the parser need not also log it
+logging.getLogger("python_multipart.multipart").setLevel(logging.ERROR)
 
 FIELD = "files"
 MAX_FILES = 100
@@ -77,6 +81,7 @@ class _Receiver:
         self._disposition = b""
         self._size = 0
         self.in_part = False
+        self.ended = False  # the closing boundary was read
 
     def on_part_begin(self) -> None:
         self._disposition = b""
@@ -139,6 +144,9 @@ class _Receiver:
             if self._size == 0:
                 raise UploadError(400, f"{self.files[-1].name!r}: empty file")
 
+    def on_end(self) -> None:
+        self.ended = True
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -179,6 +187,7 @@ async def receive_files(
             "on_header_value",
             "on_header_end",
             "on_headers_finished",
+            "on_end",
         )
     }
     parser = python_multipart.MultipartParser(boundary, callbacks)
@@ -190,8 +199,8 @@ async def receive_files(
                 raise UploadError(413, _limit_text(max_bytes))
             parser.write(chunk)
         parser.finalize()
-        if rx.in_part:
-            raise UploadError(400, "bad multipart body: it ends inside a file")
+        if rx.in_part or not rx.ended:
+            raise UploadError(400, "bad multipart body: it ends before its closing boundary")
     except FormParserError as e:
         raise UploadError(400, f"bad multipart body ({str(e).splitlines()[0][:80]})") from None
     finally:

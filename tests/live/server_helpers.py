@@ -1,0 +1,69 @@
+"""Helpers for the server tests: raw multipart bodies, a digest of the stored corpus, a
+websockets client that reports how a connection ended."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+BOUNDARY = "stepvoxTestBoundary7MA4YWxk"
+
+
+def multipart(*files: tuple[str, bytes], field: str = "files", boundary: str = BOUNDARY):
+    """(body, headers) of a multipart/form-data upload, file names sent exactly as given."""
+    out = b""
+    for name, data in files:
+        out += (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode() + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return out, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def store_digest(assistant: Any, *dirs: Path) -> str:
+    """The corpus documents (source, hash, chunks) and every file under `dirs`."""
+    docs = assistant.corpus.documents()
+    files = sorted(
+        (str(p), p.stat().st_size) for d in dirs if d.exists() for p in d.rglob("*") if p.is_file()
+    )
+    return hashlib.sha256(json.dumps([docs, files], default=str).encode()).hexdigest()
+
+
+async def ws_session(url: str, frames: list, *, expect: int | None = None, **connect: Any) -> dict:
+    """Connect, send `frames` (a dict as JSON, str/bytes as they are; after a `start` the
+    status/ready replies are read), then read `expect` more JSON messages, or (None) until the
+    server closes. {"refused": HTTP status} when the handshake is refused, else
+    {"messages": [...], "close": (code, reason) or None}."""
+    import websockets
+
+    msgs: list = []
+
+    async def recv_json(ws) -> dict | None:
+        m = await asyncio.wait_for(ws.recv(), 30)
+        return json.loads(m) if isinstance(m, str) else None
+
+    try:
+        async with websockets.connect(url, **connect) as ws:
+            try:
+                for f in frames:
+                    await ws.send(json.dumps(f) if isinstance(f, dict) else f)
+                    if isinstance(f, dict) and f.get("type") == "start":
+                        while not msgs or msgs[-1]["type"] not in ("ready", "error"):
+                            if (m := await recv_json(ws)) is not None:
+                                msgs.append(m)
+                got = 0
+                while expect is None or got < expect:
+                    if (m := await recv_json(ws)) is not None:
+                        msgs.append(m)
+                        got += 1
+                return {"messages": msgs, "close": None}
+            except websockets.ConnectionClosed as e:
+                rcvd = e.rcvd
+                return {"messages": msgs, "close": (rcvd.code, rcvd.reason) if rcvd else (1006, "")}
+    except websockets.InvalidStatus as e:
+        return {"refused": e.response.status_code}
