@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BOUNDARY = "stepvoxTestBoundary7MA4YWxk"
 
@@ -67,3 +72,23 @@ async def ws_session(url: str, frames: list, *, expect: int | None = None, **con
                 return {"messages": msgs, "close": (rcvd.code, rcvd.reason) if rcvd else (1006, "")}
     except websockets.InvalidStatus as e:
         return {"refused": e.response.status_code}
+
+
+def stepvox(*args: str, env: dict | None = None, home: Path | None = None) -> subprocess.Popen:
+    full = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT), **(env or {})}
+    if home is not None:
+        full["STEPVOX_HOME"] = str(home)
+    return subprocess.Popen(
+        [sys.executable, "-m", "assistant.cli", *args],
+        cwd=ROOT, env=full, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def one_line_exit(p: subprocess.Popen, code: int, *words: str, timeout: float = 120) -> str:
+    out, err = p.communicate(timeout=timeout)
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith(("stepvox serving", "warning:"))]
+    assert p.returncode == code, (p.returncode, out, err)
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in lines[0], err
+    return lines[0]

@@ -13,9 +13,9 @@ import pytest
 
 from assistant.live.endpointer import EndpointConfig
 from assistant.server.app import create_app
-from assistant.server.run import WS_MAX_SIZE, ServerThread
+from assistant.server.run import WS_MAX_SIZE, ServerThread, free_port
 from core.settings import Settings
-from tests.live.server_helpers import multipart, store_digest, ws_session
+from tests.live.server_helpers import multipart, one_line_exit, stepvox, store_digest, ws_session
 
 TOKEN = "lan-token-0123456789"
 NOTE = ("note.txt", b"The museum opens at ten in the morning.")
@@ -236,3 +236,32 @@ def test_sessions_beyond_the_limit_are_refused_with_a_reason(real_assistant, tmp
     assert third["messages"][0]["type"] == "error" and "STEPVOX_MAX_SESSIONS" in third["messages"][0]["message"]
     assert [m["type"] for m in fourth["messages"]] == ["status", "ready", "pong"], fourth
     assert store_digest(real_assistant) == before
+
+
+# -- command line ------------------------------------------------------------------
+
+Q, OUT = "/tmp/stepvox-q-missing.wav", "/tmp/stepvox-o.wav"
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["serve", "--policy", "step-audio-2", "--model", "/no/such/checkpoint"], ["/no/such/checkpoint", "not found"]),
+        (["serve", "--policy", "no-such-policy"], ["--policy no-such-policy"]),
+        (["serve", "--policy", "remote"], ["--remote-url"]),
+        (["serve", "--token", "short"], ["--token", "8 characters"]),
+        (["serve", "--token", "long-enough-token", "--token-file", "/etc/hostname"], ["--token-file"]),
+        (["serve", "--token-file", "/no/such/token"], ["/no/such/token", "not found"]),
+        (["chat", "--input-file", Q, "--output-file", OUT, "--policy", "step-audio-2", "--model", "/no/such/ckpt"],
+         ["/no/such/ckpt", "not found"]),
+        (["chat", "--input-file", Q, "--output-file", OUT, "--policy", "remote"], ["--remote-url"]),
+    ],
+    ids=["serve-missing-model-dir", "serve-unknown-policy", "serve-remote-without-url", "serve-short-token",
+         "serve-two-tokens", "serve-missing-token-file", "chat-missing-model-dir", "chat-remote-without-url"],
+)
+def test_bad_command_line_is_one_line_exit_2_before_anything_runs(tmp_path, args, words):
+    home = tmp_path / "home"
+    if args[0] == "serve":
+        args = [*args, "--port", str(free_port())]
+    one_line_exit(stepvox(*args, home=home), 2, *words, timeout=60)
+    assert sorted(home.rglob("*")) == []  # nothing written: no corpus, no conversations
