@@ -3,7 +3,7 @@
 Routes
   GET  /                 the page (static/index.html); `?token=T` sets the auth cookie
   GET  /static/...       the page's scripts (AudioWorklets for capture and playback)
-  GET  /api/health       {"ok": true, "assistant": "loading" | "ready" | "error: ..."}
+  GET  /api/health       {"ok": true, "assistant": "loading" | "ready" | "error: ...", "sessions": n}
   GET  /api/voices       the voice library, for the voice picker
   POST /api/corpus       multipart `files`: add documents to the knowledge corpus
   WS   /ws               the voice protocol (see docs/live.md and `protocol.py`)
@@ -173,7 +173,7 @@ def create_app(
 
     @app.get("/api/health")
     def health():
-        return {"ok": True, "assistant": holder.state}
+        return {"ok": True, "assistant": holder.state, "sessions": len(app.state.sessions)}
 
     @app.get("/api/voices")
     async def voices(request: Request):

@@ -30,6 +30,16 @@ def multipart(*files: tuple[str, bytes], field: str = "files", boundary: str = B
     return out, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
+def wait_closed(app: Any, timeout: float = 10.0) -> bool:
+    """Wait until the server holds no session and no socket (closing one takes a moment)."""
+    import time
+
+    deadline = time.time() + timeout
+    while (app.state.sessions or app.state.open_sockets) and time.time() < deadline:
+        time.sleep(0.05)
+    return not app.state.sessions and app.state.open_sockets == 0
+
+
 def store_digest(assistant: Any, *dirs: Path) -> str:
     """The corpus documents (source, hash, chunks) and every file under `dirs`."""
     docs = assistant.corpus.documents()

@@ -15,7 +15,14 @@ from assistant.live.endpointer import EndpointConfig
 from assistant.server.app import create_app
 from assistant.server.run import WS_MAX_SIZE, ServerThread, free_port
 from core.settings import Settings
-from tests.live.server_helpers import multipart, one_line_exit, stepvox, store_digest, ws_session
+from tests.live.server_helpers import (
+    multipart,
+    one_line_exit,
+    stepvox,
+    store_digest,
+    wait_closed,
+    ws_session,
+)
 
 TOKEN = "lan-token-0123456789"
 NOTE = ("note.txt", b"The museum opens at ten in the morning.")
@@ -224,14 +231,14 @@ def test_sessions_beyond_the_limit_are_refused_with_a_reason(real_assistant, tmp
         third = await ws_session(url, [START])
         for ws in held:
             await ws.close()
-        await asyncio.sleep(0.3)
+        await asyncio.to_thread(wait_closed, app)
         fourth = await ws_session(url, [START, {"type": "ping"}], expect=1)
         return third, fourth
 
     before = store_digest(real_assistant)
     with ServerThread(app) as srv:
         third, fourth = asyncio.run(scenario(srv.url.replace("http", "ws") + "/ws"))
-        assert app.state.sessions == [] and app.state.open_sockets == 0
+        assert wait_closed(app)
     assert third["close"][0] == 1013 and "server busy" in third["close"][1], third
     assert third["messages"][0]["type"] == "error" and "STEPVOX_MAX_SESSIONS" in third["messages"][0]["message"]
     assert [m["type"] for m in fourth["messages"]] == ["status", "ready", "pong"], fourth

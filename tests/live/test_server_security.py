@@ -19,7 +19,7 @@ from assistant.server.guard import Authority, HostPolicy
 from assistant.server.run import ServerThread
 from core.settings import Settings
 from tests.live.audio_helpers import SpeakingAssistant
-from tests.live.server_helpers import multipart, ws_session
+from tests.live.server_helpers import multipart, wait_closed, ws_session
 
 
 @pytest.mark.parametrize(
@@ -180,10 +180,6 @@ def test_closed_sessions_are_dropped_and_release_their_vad(tmp_path):
         url = srv.url.replace("http", "ws") + "/ws"
         for _ in range(5):
             asyncio.run(one(url))
-        for _ in range(50):
-            if not app.state.sessions and app.state.open_sockets == 0:
-                break
-            asyncio.run(asyncio.sleep(0.05))
-        assert app.state.sessions == [] and app.state.open_sockets == 0
+        assert wait_closed(app)
     gc.collect()
     assert [r() for r in refs] == [None] * 5  # nothing else holds a finished session
