@@ -27,12 +27,14 @@ ATTACK = """<!doctype html><html><body>
 </form>
 <script>
 const R = (window.results = {}); window.done = 0;
+let wsSettled = false;
+const wsDone = () => { if (!wsSettled) { wsSettled = true; window.done++; } };
 try {
   const ws = new WebSocket("ws://TARGET/ws");
   ws.onopen = () => { R.wsOpened = true; ws.send(JSON.stringify({ type: "start" })); };
-  ws.onmessage = () => { R.wsMessages = (R.wsMessages || 0) + 1; };
-  ws.onclose = (e) => { R.wsClose = e.code; window.done++; };
-} catch (e) { R.wsError = String(e); window.done++; }
+  ws.onmessage = () => { R.wsMessages = (R.wsMessages || 0) + 1; wsDone(); };
+  ws.onclose = (e) => { R.wsClose = e.code; wsDone(); };
+} catch (e) { R.wsError = String(e); wsDone(); }
 function doc(name) {
   const fd = new FormData();
   fd.append("files", new Blob(["Planted by another site: the vault code is 0000."], { type: "text/plain" }), name);
