@@ -79,6 +79,13 @@ async def ws_session(url: str, frames: list, *, expect: int | None = None, **con
                 return {"messages": msgs, "close": None}
             except websockets.ConnectionClosed as e:
                 rcvd = e.rcvd
+                while True:  # what arrived before the close (a send can fail before it is read)
+                    try:
+                        m = await asyncio.wait_for(ws.recv(), 5)
+                    except (websockets.ConnectionClosed, TimeoutError):
+                        break
+                    if isinstance(m, str) and json.loads(m) not in msgs:
+                        msgs.append(json.loads(m))
                 return {"messages": msgs, "close": (rcvd.code, rcvd.reason) if rcvd else (1006, "")}
     except websockets.InvalidStatus as e:
         return {"refused": e.response.status_code}
