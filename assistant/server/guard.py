@@ -154,8 +154,11 @@ class HostOriginGuard:
                 )
                 await send({"type": "http.response.body", "body": body})
             else:
-                await receive()  # websocket.connect
                 code = 4403 if e.status == 403 else 4400
-                await send({"type": "websocket.close", "code": code, "reason": close_reason(str(e))})
+                try:
+                    await receive()  # websocket.connect
+                    await send({"type": "websocket.close", "code": code, "reason": close_reason(str(e))})
+                except Exception:  # the client is already gone
+                    pass
             return
         await self.app(scope, receive, send)

@@ -148,15 +148,22 @@ async def serve_socket(
 ) -> None:
     """Admit the socket (or refuse it: too many sessions) and run its session."""
     if app.state.open_sockets >= limits.max_sessions:
-        await ws.accept()
         busy = f"server busy: {limits.max_sessions} sessions open (STEPVOX_MAX_SESSIONS)"
-        await ws.send_text(json.dumps(outgoing(Error(message=busy))))
-        await ws.close(code=TRY_AGAIN_LATER, reason=close_reason(busy))
+        try:
+            await ws.accept()
+            await ws.send_text(json.dumps(outgoing(Error(message=busy))))
+            await ws.close(code=TRY_AGAIN_LATER, reason=close_reason(busy))
+        except Exception:  # the client left first: nothing to tell it
+            pass
         return
     app.state.open_sockets += 1  # no await since the check: no other socket got in between
     try:
         await ws.accept()
         await run_socket(ws, app, holder, endpoint, limits)
+    except WebSocketDisconnect:  # the client left during the handshake
+        pass
+    except Exception as e:  # one line, never a traceback (run_socket handles the session's own)
+        log.warning("stepvox: websocket ended: %s: %s", type(e).__name__, e)
     finally:
         app.state.open_sockets -= 1
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import os
 import stat
 import tracemalloc
@@ -183,3 +184,33 @@ def test_closed_sessions_are_dropped_and_release_their_vad(tmp_path):
         assert wait_closed(app)
     gc.collect()
     assert [r() for r in refs] == [None] * 5  # nothing else holds a finished session
+
+
+def test_malformed_frames_and_vanishing_clients_leave_no_traceback(tmp_path, caplog):
+    """Bad first frames, clients that drop the TCP connection mid-handshake or mid-session:
+    the server logs no exception (uvicorn would print it as a traceback) and keeps serving."""
+    import websockets
+
+    app = local_app(tmp_path)
+    caplog.set_level(logging.DEBUG)
+
+    async def abrupt(url: str, frames: list) -> None:
+        ws = await websockets.connect(url)
+        for f in frames:
+            await ws.send(f)
+        ws.transport.abort()
+
+    with ServerThread(app) as srv:
+        url = srv.url.replace("http", "ws") + "/ws"
+        for first in (bytes(10), "nope", json.dumps({"type": "dance"}), json.dumps([1]), "\x00"):
+            asyncio.run(ws_session(url, [first]))
+            asyncio.run(abrupt(url, [first]))
+        asyncio.run(abrupt(url, []))
+        asyncio.run(abrupt(url, [json.dumps({"type": "start"})]))
+        asyncio.run(abrupt(url, [json.dumps({"type": "start"}), bytes(1024) * 4]))
+        ok = asyncio.run(ws_session(url, [{"type": "start"}, {"type": "ping"}], expect=1))
+        assert wait_closed(app)
+    assert [m["type"] for m in ok["messages"]] == ["status", "ready", "pong"]
+    bad = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()
+           or "Exception in ASGI" in r.getMessage()]
+    assert bad == [], [r.getMessage() for r in bad]
