@@ -35,7 +35,7 @@ from assistant.live.endpointer import EndpointConfig
 from assistant.server.auth import COOKIE, token_ok
 from assistant.server.guard import HostOriginGuard, HostPolicy
 from assistant.server.sink import WebSink
-from assistant.server.uploads import UploadError, receive_files, remove, request_dir
+from assistant.server.uploads import UploadError, receive_files, remove, request_dir, sweep
 from assistant.server.voice_socket import SocketLimits, serve_socket
 from core.settings import Settings, load_settings, private_dir
 
@@ -127,6 +127,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         holder.start_loading()  # models load in the background while the page opens
+        if uploads["base"] is not None:
+            sweep(uploads["base"])  # what a killed server left mid-upload
         yield
 
     app = FastAPI(

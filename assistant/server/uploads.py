@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -61,6 +62,23 @@ def request_dir(base: Path) -> Path:
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep(base: Path, older_than_s: float = 3600.0) -> int:
+    """Remove request directories a killed server left under `base` (older than an hour, so a
+    second server on the same home keeps the uploads it is indexing). Returns how many."""
+    if not base.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    gone = 0
+    for d in base.glob("req-*"):
+        try:
+            if d.is_dir() and d.stat().st_mtime < cutoff:
+                remove(d)
+                gone += 1
+        except OSError:
+            pass
+    return gone
 
 
 def _limit_text(max_bytes: int) -> str:

@@ -214,3 +214,20 @@ def test_malformed_frames_and_vanishing_clients_leave_no_traceback(tmp_path, cap
     bad = [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()
            or "Exception in ASGI" in r.getMessage()]
     assert bad == [], [r.getMessage() for r in bad]
+
+
+def test_upload_dirs_a_killed_server_left_are_swept(tmp_path):
+    import os
+    import time
+
+    from assistant.server.uploads import sweep
+
+    base = tmp_path / "uploads"
+    old, fresh = base / "req-old", base / "req-fresh"
+    for d in (old, fresh):
+        d.mkdir(parents=True)
+        (d / "doc.txt").write_text("half an upload")
+    past = time.time() - 7200
+    os.utime(old, (past, past))
+    assert sweep(base) == 1
+    assert not old.exists() and (fresh / "doc.txt").exists()
