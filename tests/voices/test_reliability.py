@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from voices import VoiceLibrary
-from voices.library import TEXT_SPACE
+from voices import index as vindex
+from voices.embedders import TEXT_SPACE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,8 +55,8 @@ def _count(root: Path) -> int:
 def _index_ids(lib: VoiceLibrary, space: str) -> set[int]:
     import faiss
 
-    st = lib._ensure_index(space)
-    return set(faiss.vector_to_array(st["index"].id_map).tolist())
+    st = lib.indexes.ensure(space)
+    return set(faiss.vector_to_array(st.index.id_map).tolist())
 
 
 def test_sigkill_mid_import_leaves_consistent_library(tmp_path, clip_dir):
@@ -121,8 +122,9 @@ def test_corrupt_index_is_detected_and_rebuilt(tmp_path, clip_dir):
         hits = lib.search(audio=[files[1]], top_k=1)
         assert hits[0].name == files[1].stem
         assert any("rebuilt" in e and "checksum" in e for e in lib.index_events)
-    # garbage sidecar, missing index file: also rebuilt
-    (root / "index" / "text-minilm.faiss.json").write_text("{not json")
+    # garbage header, missing index file: also rebuilt
+    text_idx = root / "index" / "text-minilm.faiss"
+    text_idx.write_bytes(vindex.MAGIC + (9).to_bytes(8, "little") + b"{not json")
     idx.unlink()
     with VoiceLibrary(root) as lib:
         assert lib.search(text="a voice", top_k=3)
