@@ -171,6 +171,8 @@ def import_archive(lib: VoiceLibrary, src: Path, limits: Limits | None = None) -
                     failed.append(
                         {"id": e.voice.id, "reason": f"id {e.voice.id} is used by another voice"}
                     )
+            if todo:
+                lib.writer.writing_files()
             for e in todo:
                 _write_private(lib.root / audio_rel(e.voice.content_hash), arc.audio(e))
             with lib.store.tx() as db:

@@ -261,6 +261,7 @@ class VoiceLibrary:
                 rid, score = next(iter(hits.items()))
                 if score >= same_speaker_threshold:
                     nearest = (rid, score)
+        self.writer.writing_files()
         atomic_write_flac(enrolled.audio, enrolled.rate, self.root / rec["audio_file"])
         with self.store.tx() as db:
             self.store.insert_voice(db, rec, enrolled.embeddings)
@@ -352,6 +353,7 @@ class VoiceLibrary:
             v = self.resolve(voice_id)
             if v is None:
                 raise KeyError(f"{voice_id}: no such voice")
+            self.writer.writing_files()
             with self.store.tx() as db:
                 db.execute("DELETE FROM voices WHERE id=?", (v.id,))
                 db.execute("DELETE FROM sources WHERE content_hash=?", (v.content_hash,))

@@ -6,10 +6,10 @@ in-memory indexes) and holds it until its commit and index save, so two `voices 
 `voices add` processes never act on each other's stale view. Readers take no lock: SQLite WAL
 gives them a consistent snapshot and the indexes follow the database generation.
 
-While the lock is held the marker `<root>/.writing` exists. Finding it when taking the lock
-means the previous writer died mid-write (SIGKILL, power loss): audio copies that no committed
-row points to, and temp files, are swept before anything else happens. A writer that fails
-with an exception leaves the marker too, for the same sweep.
+Before a writer writes or deletes audio files it creates the marker `<root>/.writing`, and
+removes it when its hold ends normally. Finding the marker when taking the lock means the
+previous writer died mid-write (SIGKILL, power loss) or failed with an exception: audio copies
+that no committed row points to, and temp files, are swept before anything else happens.
 """
 
 from __future__ import annotations
@@ -73,19 +73,28 @@ class WriterLock:
         ok = False
         try:
             if depth == 0:
+                self._local.marked = False
                 if self._interrupted():
                     self._sweep()
                     for m in self.root.glob(".writer-*"):
                         m.unlink(missing_ok=True)
-                touch_private(self._marker)
+                    self._marker.unlink(missing_ok=True)
             self._local.depth = depth + 1
             yield True
             ok = True
         finally:
             self._local.depth = depth
-            if depth == 0 and ok:
+            if depth == 0 and ok and self._local.marked:
                 self._marker.unlink(missing_ok=True)
             self._lock.release()
+
+    def writing_files(self) -> None:
+        """Call (holding the lock) before writing or deleting audio files: until this hold
+        ends normally, the marker says a sweep is due if the process dies."""
+        assert self.held, "writing library files without the write lock"
+        if not self._local.marked:
+            touch_private(self._marker)
+            self._local.marked = True
 
     def hold(self) -> AbstractContextManager[bool]:
         """Hold the write lock (waiting up to the timeout; LibraryBusy after it)."""
