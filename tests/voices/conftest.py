@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.voices.forking import Zygote
 from tests.voices.helpers import run_cli
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -112,3 +113,11 @@ def archived_library(tmp_path_factory, small_clips) -> tuple[Path, Path]:
         p = run_cli("voices", *args, *lib)
         assert p.returncode == 0, p.stderr
     return root, root.parent / "lib.tar"
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    """Forks real writer processes with the models already loaded (tests/voices/forking.py)."""
+    z = Zygote()
+    yield z
+    z.close()
