@@ -263,7 +263,7 @@ def search_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Search by example audio, by description, by filters, or combined. One entry per query."""
-    _in_range("--top", top, 1, 1000)
+    _in_range("--top/--k", top, 1, 1000)
     audio = list(audio or [])
     text = list(text or [])
     if extra:

@@ -61,10 +61,12 @@ class WriterLock:
     def _held(self, timeout: float) -> Iterator[bool]:
         try:
             self._lock.acquire(timeout=timeout)
-        except Timeout:
-            if timeout <= 0:
+        except (Timeout, OSError) as e:
+            if timeout <= 0:  # busy, or a read-only library: the caller goes on without it
                 yield False
                 return
+            if isinstance(e, OSError):
+                raise
             raise LibraryBusy(
                 f"{self.root}: another process is writing to this voice library "
                 f"(waited {timeout:.0f} s)"
