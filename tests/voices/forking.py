@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -22,12 +23,19 @@ os.environ["TOKENIZERS_PARALLELISM"] = "false"
 import torch
 torch.set_num_threads(1)
 from assistant.cli import main
-from core.text_embedding import get_text_embedder
 from voices import VoiceLibrary
-from voices.embedders import ResemblyzerEmbedder
 
-ResemblyzerEmbedder()._encoder()
-get_text_embedder().model
+import tempfile
+import numpy as np
+import soundfile as sf
+
+# load the models and take every first-use path once (one torch thread, no tokenizer threads)
+with tempfile.TemporaryDirectory() as td:
+    t = np.arange(32000) / 16000
+    sf.write(f"{td}/warm.wav", 0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(8 * t)), 16000)
+    with VoiceLibrary(f"{td}/lib") as warm:
+        warm.add(f"{td}/warm.wav")
+        warm.search(text="warm", top_k=1)
 
 
 def ack_import(library, folder):
@@ -97,9 +105,17 @@ class Zygote:
         (kind "ack_import", argv = library, folder); its stdout and stderr go to `out`."""
         return self._ask(op="spawn", kind=kind, argv=list(argv), out=str(out))["pid"]
 
-    def wait(self, pid: int) -> int:
-        """The child's exit code (-9 when it was killed by SIGKILL)."""
-        return self._ask(op="wait", pid=pid)["code"]
+    def wait(self, pid: int, timeout: float = 300.0) -> int:
+        """The child's exit code (-9 when it was killed by SIGKILL). A child still running
+        after `timeout` seconds is killed and the test fails."""
+        self.proc.stdin.write(json.dumps({"op": "wait", "pid": pid}) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+            self.proc.stdout.readline()
+            raise AssertionError(f"writer process {pid} still running after {timeout:.0f} s")
+        return json.loads(self.proc.stdout.readline())["code"]
 
     def kill(self, pid: int) -> int:
         os.kill(pid, signal.SIGKILL)

@@ -54,7 +54,7 @@ def _check(root: Path, acked: set[str]) -> int:
 
 def test_sigkill_at_random_points_of_import(clips, tmp_path, zygote):
     rng = random.Random(17)
-    libs, root, acked = 0, None, set()
+    libs, root, acked, total_acks = 0, None, set(), 0
     kills = finished = 0
     started = time.monotonic()
     while kills < KILLS:
@@ -63,24 +63,43 @@ def test_sigkill_at_random_points_of_import(clips, tmp_path, zygote):
             root, acked = tmp_path / f"lib{libs}", set()
         out = tmp_path / f"round{kills + finished}.txt"
         pid = zygote.spawn(out, str(root), str(clips), kind="ack_import")
-        deadline = time.monotonic() + rng.uniform(0.05, 2.0)
-        while time.monotonic() < deadline:  # a reader searches while the writer writes
-            if (root / "library.sqlite").exists():
+        # kill after a random number of acknowledged voices plus a random delay: at start-up,
+        # while measuring and embedding, committing, saving an index
+        target, extra, t0, kill_at = (
+            rng.randint(0, 4),
+            rng.uniform(0.0, 0.6),
+            time.monotonic(),
+            None,
+        )
+        while True:
+            new, done = _acks(out)
+            now = time.monotonic()
+            if kill_at is None and (done or len(new) >= target):
+                kill_at = now + extra
+            if done or (kill_at is not None and now >= kill_at):
+                break
+            assert now - t0 < 60, out.read_text()[-2000:]
+            if (root / "library.sqlite").exists():  # a reader searches while the writer writes
                 with VoiceLibrary(root) as reader:
                     assert len(reader.search(filters={"min_duration": 0}, top_k=100)) >= len(acked)
-            time.sleep(0.05)
+            time.sleep(0.1)
         code = zygote.kill(pid)
         new, done = _acks(out)
         acked |= set(new)
-        if code == -9 and not done:
-            kills += 1
-        else:
-            assert code == 0, out.read_text()[-2000:]
+        total_acks += len(new)
+        if done:  # it finished before the kill came
+            assert code in (0, -9), out.read_text()[-2000:]
             finished += 1
+        else:
+            assert code == -9, out.read_text()[-2000:]
+            kills += 1
         n = _check(root, acked)
         if done or n == FILES:
             root = None
     assert libs >= 1 and kills == KILLS
+    print(
+        f"{kills} kills, {finished} rounds finished first, {total_acks} voices acknowledged, {libs} libraries"
+    )
     # a later import completes: everything in, nothing twice
     root = root or tmp_path / "final"
     out = tmp_path / "final.txt"
