@@ -87,7 +87,6 @@ class IndexSet:
         if len(ids) == 0:
             return SpaceIndex(None, gen, del_gen, 0)
         st = SpaceIndex(vindex.build_index(vecs, ids), gen, del_gen, int(ids.max()), dirty=True)
-        self._mem[space] = st
         with self.writer.try_hold() as held:
             if held:
                 self._save(space, st)
