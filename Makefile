@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 demo: install
 	mkdir -p out
 	$(BIN)/stepvox respond examples/what_time_tokyo.wav -o out/reply.wav --thread demo --json | tee out/reply.json
-	@echo "reply audio: out/reply.wav   transcript: out/reply.json"
+	@echo "reply audio: out/reply.wav   transcript: out/reply.json   the command: .venv/bin/stepvox (or: source .venv/bin/activate)"
 
 test: install
 	bash scripts/install-browser-deps.sh $(BIN)/python   # Debian chromium for the real-browser test

@@ -26,21 +26,29 @@ def load_audio(path: str | Path, max_seconds: float | None = None) -> tuple[np.n
         raise AudioInputError(f"{p}: file not found")
     if p.is_dir():
         raise AudioInputError(f"{p}: is a directory, not an audio file")
-    if p.stat().st_size == 0:
+    if not p.is_file():
+        raise AudioInputError(f"{p}: not a regular file")
+    try:
+        with p.open("rb") as f:
+            empty = not f.read(1)
+    except OSError as e:
+        raise AudioInputError(f"{p}: cannot read ({e.strerror or e})") from None
+    if empty:
         raise AudioInputError(f"{p}: empty file")
     try:
         data, rate = core_audio.decode(p, max_seconds=max_seconds)
     except core_audio.AudioTooLongError as e:
+        length = f"is {e.seconds:.1f} s long, longer" if e.stated else "is longer"
         raise AudioInputError(
-            f"{p}: audio is {e.seconds:.1f} s long, longer than the limit of {e.limit:g} s "
+            f"{p}: audio {length} than the limit of {e.limit:g} s "
             "(set STEPVOX_MAX_INPUT_SECONDS to change it)"
         ) from None
+    except core_audio.AudioContentError as e:  # NaN/inf samples
+        raise AudioInputError(str(e)) from None
     except core_audio.AudioDecodeError as e:
         raise AudioInputError(f"{p}: cannot decode audio ({e.reason})") from None
     except FileNotFoundError:  # removed between the checks above and the decode
         raise AudioInputError(f"{p}: file not found") from None
     if data.size == 0 or data.shape[0] == 0:
         raise AudioInputError(f"{p}: contains zero audio samples")
-    if not np.all(np.isfinite(data)):
-        raise AudioInputError(f"{p}: contains invalid (NaN or infinite) samples")
     return core_audio.resample(core_audio.to_mono(data), rate, TARGET_RATE), TARGET_RATE

@@ -20,7 +20,7 @@ def _device_arg(value: str | None) -> str | int | None:
     return int(value) if value.isdigit() else value
 
 
-def _load_assistant(policy: str | None, quiet: bool) -> Any:
+def _load_assistant(settings: Any, quiet: bool) -> Any:
     from rich.console import Console
 
     from assistant.live.warmup import warm_up
@@ -35,9 +35,9 @@ def _load_assistant(policy: str | None, quiet: bool) -> Any:
         status.start()
     try:
         try:
-            a = Assistant.from_settings(policy_name=policy)
+            a = Assistant.from_settings(settings)
         except (FileNotFoundError, ValueError, OSError) as e:
-            raise UserError(f"{policy or 'configured'} policy: {str(e).splitlines()[0]}") from None
+            raise UserError(f"{settings.policy} policy: {str(e).splitlines()[0]}") from None
         warm_up(a)
     finally:
         if status:
@@ -99,6 +99,10 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         policy: str | None = typer.Option(
             None, "--policy", help="embedded | step-audio-2 | remote"
         ),
+        model: Path | None = typer.Option(None, "--model", help="Step-Audio 2 checkpoint directory"),
+        remote_url: str | None = typer.Option(
+            None, "--remote-url", help="OpenAI-compatible server URL (--policy remote)"
+        ),
         silence_ms: int = typer.Option(
             700, "--silence-ms", min=100, max=5000, help="silence that ends your turn"
         ),
@@ -128,6 +132,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         """Talk with the assistant through the microphone and speakers."""
         from rich.console import Console
 
+        from assistant.cli_turns import _settings
         from assistant.live.endpointer import EndpointConfig
         from assistant.live.loop import VoiceLoop, sounddevice_factories
         from assistant.live.stream import (
@@ -137,6 +142,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             resolve_device,
         )
 
+        settings = _settings(policy, model, remote_url)  # bad options: exit 2 before anything
         # audio first: a missing PortAudio or device is reported before any model loads
         if input_file is not None:
             if not input_file.is_file():
@@ -159,7 +165,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             threshold=vad_threshold,
             neg_threshold=max(0.01, vad_threshold - 0.15),
         )
-        asst = _load_assistant(policy, quiet=not sys.stderr.isatty())
+        asst = _load_assistant(settings, quiet=not sys.stderr.isatty())
         _check_voice(asst, voice, thread_id)
 
         from assistant.live.transcript import TranscriptView
@@ -215,36 +221,93 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         ),
         port: int = typer.Option(8765, "--port", min=1, max=65535),
         token: str | None = typer.Option(
-            None, "--token", help="access token (generated when binding beyond loopback)"
+            None,
+            "--token",
+            help="access token (visible in `ps`: prefer STEPVOX_TOKEN or --token-file)",
+        ),
+        token_file: Path | None = typer.Option(
+            None, "--token-file", help="read the access token from this file"
         ),
         policy: str | None = typer.Option(
             None, "--policy", help="embedded | step-audio-2 | remote"
         ),
+        model: Path | None = typer.Option(None, "--model", help="Step-Audio 2 checkpoint directory"),
+        remote_url: str | None = typer.Option(
+            None, "--remote-url", help="OpenAI-compatible server URL (--policy remote)"
+        ),
         silence_ms: int = typer.Option(
             700, "--silence-ms", min=100, max=5000, help="silence that ends a turn"
         ),
+        proxy_headers: bool = typer.Option(
+            False,
+            "--proxy-headers",
+            help="trust X-Forwarded-Proto/-For from --forwarded-allow-ips (behind a reverse proxy)",
+        ),
+        forwarded_allow_ips: str = typer.Option(
+            "127.0.0.1", "--forwarded-allow-ips", help="the reverse proxy's addresses, comma-separated"
+        ),
     ) -> None:
         """Serve the web page and the streaming voice API."""
+        from assistant.cli_turns import _settings
         from assistant.live.endpointer import EndpointConfig
         from assistant.server.app import create_app
         from assistant.server.auth import resolve_token
         from assistant.server.run import serve_forever
 
+        settings = _settings(policy, model, remote_url)  # bad options: exit 2, nothing served
+        given = _token(token, token_file, settings.token)
         _check_bind(host, port)
-        tok, generated = resolve_token(host, token)
+        tok, generated = resolve_token(host, given)
 
         def factory():
-            return _load_assistant(policy, quiet=True)
+            return _load_assistant(settings, quiet=True)
 
         app_ = create_app(
-            assistant_factory=factory, token=tok, endpoint=EndpointConfig(silence_ms=silence_ms)
+            assistant_factory=factory,
+            token=tok,
+            endpoint=EndpointConfig(silence_ms=silence_ms),
+            upload_dir=settings.uploads_dir,
+            settings=settings,
+            bind_host=host,
         )
         shown = "localhost" if host in ("0.0.0.0", "::") else host
         url = f"http://{shown}:{port}/" + (f"?token={tok}" if tok else "")
         if generated:
             print(f"access token (generated): {tok}", file=sys.stderr)
         print(f"stepvox serving on {url}", file=sys.stderr)
-        serve_forever(app_, host, port)
+        serve_forever(
+            app_,
+            host,
+            port,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
+        )
+
+
+def _token(token: str | None, token_file: Path | None, from_env: str | None) -> str | None:
+    """The token `serve` requires: --token, --token-file or STEPVOX_TOKEN (None: none given)."""
+    if token is not None and token_file is not None:
+        raise UserError("--token and --token-file: give one of them")
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise UserError(f"--token-file {token_file}: file not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"--token-file {token_file}: cannot read it ({e})") from None
+        where = f"--token-file {token_file}"
+    elif token is not None:
+        print(
+            "warning: --token is visible to other users of this machine (`ps`); "
+            "prefer STEPVOX_TOKEN or --token-file",
+            file=sys.stderr,
+        )
+        where = "--token"
+    else:
+        return from_env  # validated by the settings model
+    if len(token) < 8 or any(c.isspace() for c in token):
+        raise UserError(f"{where}: the token must be at least 8 characters, without spaces")
+    return token
 
 
 def _check_bind(host: str, port: int) -> None:

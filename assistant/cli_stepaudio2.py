@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from assistant.cli_inputs import check_device, check_option
 from assistant.errors import UserError
 
 
@@ -75,9 +76,15 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
     ) -> None:
         """Serve a local checkpoint with an OpenAI-compatible Step-Audio 2 API (/v1/chat/completions)."""
         if not model.is_dir():
-            raise UserError(f"{model}: model directory not found")
+            raise UserError(f"--model {model}: model directory not found")
         if not (model / "config.json").is_file():
-            raise UserError(f"{model}: not a Step-Audio 2 checkpoint (no config.json)")
+            raise UserError(f"--model {model}: not a Step-Audio 2 checkpoint (no config.json)")
+        if not 0 < port < 65536:
+            raise UserError(f"--port {port}: expected a port number 1-65535")
+        if max_new_tokens is not None:
+            check_option("max_new_tokens", max_new_tokens, "--max-new-tokens")
+        dtype = check_option("dtype", dtype, "--dtype")
+        device = check_device(device)  # the syntax, then whether that device is here
         from model.stepaudio2 import StepAudio2CheckpointError
         from model.stepaudio2.server import serve
 

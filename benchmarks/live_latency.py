@@ -30,6 +30,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -152,8 +153,15 @@ def run_web(assistant, question: np.ndarray, silence_ms: int) -> tuple[float, di
 
     app = create_app(assistant, endpoint=EndpointConfig(silence_ms=silence_ms))
     with ServerThread(app) as srv:
-        t_end, t_audio = asyncio.run(_ws_client(srv.url.replace("http", "ws") + "/ws", question))
+        got: dict = {}
+        url = srv.url.replace("http", "ws") + "/ws"
+        client = threading.Thread(target=lambda: got.update(r=asyncio.run(_ws_client(url, question))))
+        client.start()
+        while not app.state.sessions and client.is_alive():  # the server lists live sessions only
+            time.sleep(0.005)
         session = app.state.sessions[-1]
+        client.join()
+        t_end, t_audio = got["r"]
         rec = session.turns[0]
         sink = session.web_sink
         deadline = time.time() + 30

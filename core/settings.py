@@ -10,7 +10,8 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 import pydantic_settings
@@ -116,6 +117,20 @@ class Settings(BaseSettings):
             raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
         return v
 
+    @field_validator("remote_url")
+    @classmethod
+    def _remote_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        u = urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+        try:
+            u.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError as e:
+            raise ValueError(f"bad port ({e})") from None
+        return v
+
     @field_validator("policy")
     @classmethod
     def _policy(cls, v: str) -> str:
@@ -180,7 +195,7 @@ def _one_line(err: ValidationError, where: str) -> str:
         return f"setting {where}: unknown setting (see docs/settings.md)"
     shown = e.get("input")
     value = "" if isinstance(shown, dict) else f" = {shown!r}"
-    return f"setting {where}{value}: {e['msg']}"
+    return f"setting {where}{value}: {str(e['msg']).removeprefix('Value error, ')}"
 
 
 def _check_config_file() -> str | None:
@@ -223,6 +238,19 @@ def load_settings(**overrides) -> Settings:
         raise SettingsError(_one_line(e, where)) from None
     except pydantic_settings.SettingsError as e:  # a value the source itself could not parse
         raise SettingsError(f"setting {str(e).splitlines()[0]}") from None
+
+
+def check_setting(name: str, value: Any, label: str | None = None) -> Any:
+    """`value` for the setting `name`, checked (and converted) by the model's own validators: a
+    command-line option that overrides a setting goes through this. SettingsError names `label`
+    (e.g. "--device"; default the STEPVOX_* name)."""
+    inst = Settings.model_construct()
+    try:
+        Settings.__pydantic_validator__.validate_assignment(inst, name, value)
+    except ValidationError as e:
+        msg = str(e.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{label or _env_name(name)} {value!r}: {msg}") from None
+    return getattr(inst, name)
 
 
 def private_dir(path: Path) -> Path:

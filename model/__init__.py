@@ -4,6 +4,7 @@ Importing `model` is cheap (the contract, events, messages, the registry); a pol
 stack loads when it is built. `import model.stepaudio2` registers model_type `step_audio_2`
 with transformers' Auto classes.
 """
+import core  # noqa: F401 - first: it turns onnxruntime's telemetry off before any policy loads it
 from model.events import (
     AudioChunk,
     AudioTokens,

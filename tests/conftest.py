@@ -10,6 +10,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # as importing core does; piper loads first here
 
 ROOT = Path(__file__).resolve().parents[1]
 VOICES_DEV = ROOT.parent / "shared" / "data" / "voices-dev"

@@ -2,7 +2,8 @@
 description embeddings, FAISS search, automatic attributes, curation."""
 
 from voices.audio import AudioError
-from voices.library import DuplicateVoice, VoiceLibrary
+from voices.library import VoiceLibrary
+from voices.records import DuplicateVoice
 from voices.schema import Quality, Voice, VoiceHit
 
 __all__ = ["AudioError", "DuplicateVoice", "Quality", "Voice", "VoiceHit", "VoiceLibrary"]

@@ -12,6 +12,7 @@ import soundfile as sf
 
 from core import audio as core_audio
 from core.audio import resample
+from core.settings import private_dir
 
 #: rate the embedders and the analysis work at
 ANALYSIS_RATE = 16000
@@ -91,8 +92,9 @@ def normalize(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
 
 
 def atomic_write_flac(y: np.ndarray, sr: int, dest: Path) -> None:
-    """Write a 16-bit FLAC through a temp file and os.replace (a crash never leaves half a file)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    """Write a 16-bit FLAC through a temp file (mode 0600) and os.replace (a crash never leaves
+    half a file)."""
+    private_dir(dest.parent)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".flac", dir=dest.parent)
     os.close(fd)
     try:

@@ -14,6 +14,9 @@ import numpy as np
 from voices.audio import ANALYSIS_RATE
 from voices.fbank import kaldi_fbank
 
+TEXT_SPACE = "text:minilm"  # the description embeddings (core.text_embedding MiniLM)
+TEXT_DIM = 384  # all-MiniLM-L6-v2
+
 _LOCK = threading.Lock()
 _CACHE: dict[str, object] = {}
 

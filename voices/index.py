@@ -1,5 +1,6 @@
 """FAISS indexes over unit-norm embeddings (inner product = cosine), chosen by size, saved with
-a checksum so that a damaged file is detected and rebuilt from SQLite.
+a checksum in one file written atomically, so that a damaged file is detected and rebuilt
+from SQLite.
 
 Choice by number of vectors n (see docs/voices.md for the measurements behind it):
   n <= FLAT_MAX   exact IndexFlatIP (a few ms per query at this size, nothing to train)
@@ -83,31 +84,28 @@ def search(index: faiss.Index, q: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     return scores, ids
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+MAGIC = b"stepvox-faiss/2\n"  # then 8-byte little-endian header length, JSON header, FAISS bytes
 
 
 def save(index: faiss.Index, path: Path, meta: dict[str, Any]) -> None:
-    """Write index + sidecar (path.json with meta and the file's sha256), each atomically.
-    The sidecar is written last: a crash in between leaves a checksum mismatch -> rebuild."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write the index and its meta (database generation, sha256 of the FAISS bytes) as one
+    file, atomically: temp file in the same folder (mode 0600), fsync, rename. A reader sees
+    the old file or the new one, never a mix."""
+    payload = faiss.serialize_index(index).tobytes()
+    meta = {**meta, "sha256": hashlib.sha256(payload).hexdigest(), "ntotal": int(index.ntotal)}
+    header = json.dumps(meta).encode()
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".faiss", dir=path.parent)
-    os.close(fd)
     try:
-        faiss.write_index(index, tmp)
-        meta = {**meta, "sha256": _sha256(Path(tmp)), "ntotal": int(index.ntotal)}
+        with os.fdopen(fd, "wb") as f:
+            f.write(MAGIC + len(header).to_bytes(8, "little") + header)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    fd, tmpj = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(meta, f)
-    os.replace(tmpj, str(path) + ".json")
+    Path(str(path) + ".json").unlink(missing_ok=True)  # sidecar of the previous format
 
 
 class CorruptIndex(Exception):
@@ -115,23 +113,33 @@ class CorruptIndex(Exception):
 
 
 def load(path: Path) -> tuple[faiss.Index, dict[str, Any]] | None:
-    """(index, meta), None when absent; CorruptIndex when the file does not match its checksum
-    or cannot be read."""
-    side = Path(str(path) + ".json")
-    if not path.exists() or not side.exists():
-        return None
+    """(index, meta), None when absent; CorruptIndex when the file is not in this format, does
+    not match its checksum or cannot be read."""
     try:
-        meta = json.loads(side.read_text())
-    except (OSError, ValueError) as e:
-        raise CorruptIndex(f"{side}: unreadable sidecar ({e})") from None
-    if _sha256(path) != meta.get("sha256"):
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise CorruptIndex(f"{path}: unreadable ({e})") from None
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
+        raise CorruptIndex(f"{path}: not an index file of this version")
+    at = len(MAGIC) + 8
+    n = int.from_bytes(data[len(MAGIC) : at], "little")
+    try:
+        meta = json.loads(data[at : at + n])
+        if not isinstance(meta, dict):
+            raise ValueError("header is not an object")
+    except ValueError as e:
+        raise CorruptIndex(f"{path}: unreadable header ({e})") from None
+    payload = data[at + n :]
+    if hashlib.sha256(payload).hexdigest() != meta.get("sha256"):
         raise CorruptIndex(f"{path}: checksum mismatch")
     try:
-        index = faiss.read_index(str(path))
+        index = faiss.deserialize_index(np.frombuffer(payload, dtype=np.uint8))
     except Exception as e:  # faiss raises RuntimeError on garbage
         raise CorruptIndex(f"{path}: cannot read index ({e})") from None
     if index.ntotal != meta.get("ntotal"):
-        raise CorruptIndex(f"{path}: {index.ntotal} vectors, sidecar says {meta.get('ntotal')}")
+        raise CorruptIndex(f"{path}: {index.ntotal} vectors, header says {meta.get('ntotal')}")
     if index_kind(index) == "ivf":
         faiss.extract_index_ivf(index).nprobe = meta.get("nprobe", ivf_params(index.ntotal)[1])
     return index, meta

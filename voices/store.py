@@ -8,6 +8,7 @@ transaction, so an index file knows whether it is behind; deletions also bump `d
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -60,9 +61,24 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def private_files(db_path: Path) -> None:
+    """The database and its WAL/shm files: mode 0600 (created so when missing; SQLite gives the
+    -wal and -shm files the mode of the database file)."""
+    if not db_path.exists():
+        os.close(os.open(db_path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for suffix in ("", "-wal", "-shm"):
+        f = Path(str(db_path) + suffix)
+        try:
+            if f.exists() and f.stat().st_mode & 0o077:
+                os.chmod(f, 0o600)
+        except OSError:  # not ours to change (a read-only library): leave it
+            pass
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = path
+        private_files(path)
         self.db = sqlite3.connect(
             str(path), timeout=60.0, check_same_thread=False, isolation_level=None
         )
@@ -155,6 +171,12 @@ class Store:
         return self.db.execute(
             f"SELECT * FROM voices WHERE {where} ORDER BY {order}", tuple(args)
         ).fetchall()
+
+    def has_hash(self, content_hash: str) -> bool:
+        return (
+            self.db.execute("SELECT 1 FROM voices WHERE content_hash=?", (content_hash,)).fetchone()
+            is not None
+        )
 
     def count(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM voices").fetchone()[0])

@@ -102,6 +102,7 @@ class LiveSession:
         push_to_talk: bool = False,
         on_event: Callable[[Any], None] | None = None,
         vad_model: Any = None,
+        max_ptt_seconds: float | None = None,
     ) -> None:
         self.assistant = assistant
         self.sink = sink
@@ -122,6 +123,10 @@ class LiveSession:
         self._ptt_pressed = False
         self._ptt_buf: list[np.ndarray] = []
         self._ptt_start = 0
+        self._ptt_samples = 0
+        self._ptt_overflow = False
+        # push-to-talk audio is held until release: at most this much (None: unbounded)
+        self.max_ptt_seconds = max_ptt_seconds
         self._ignore_utt = False
         self.closed = False
 
@@ -154,8 +159,8 @@ class LiveSession:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         self.samples_in += samples.size
         if self.push_to_talk:
-            if self._ptt_pressed:
-                self._ptt_buf.append(samples)
+            if self._ptt_pressed and not self._ptt_overflow:
+                self._hold_ptt(samples)
             return
         for ev in self.endpointer.feed(samples):
             if isinstance(ev, SpeechStart):
@@ -177,6 +182,24 @@ class LiveSession:
             elif isinstance(ev, SpeechAbort):
                 self._emit(SpeechAborted(sample=ev.start, reason="too short"))
 
+    def _hold_ptt(self, samples: np.ndarray) -> None:
+        limit = self.max_ptt_seconds
+        with self._lock:
+            self._ptt_samples += samples.size
+            over = limit is not None and self._ptt_samples > limit * SAMPLE_RATE
+            if over:
+                self._ptt_overflow = True
+                self._ptt_buf = []  # dropped now, not at release
+            else:
+                self._ptt_buf.append(samples)
+        if over:
+            self._emit(
+                Error(
+                    message=f"push-to-talk recording longer than {limit:g} s "
+                    "(STEPVOX_MAX_INPUT_SECONDS): this turn is refused; release and ask again"
+                )
+            )
+
     def press(self) -> None:
         """Push-to-talk pressed: barge in if busy, start recording."""
         with self._lock:
@@ -184,6 +207,8 @@ class LiveSession:
                 return
             self._ptt_pressed = True
             self._ptt_buf = []
+            self._ptt_samples = 0
+            self._ptt_overflow = False
             self._ptt_start = self.samples_in
         self._emit(PushToTalk(pressed=True))
         if self.busy:
@@ -197,7 +222,12 @@ class LiveSession:
             self._ptt_pressed = False
             audio = np.concatenate(self._ptt_buf) if self._ptt_buf else np.zeros(0, np.float32)
             self._ptt_buf = []
-        self._emit(PushToTalk(pressed=False, seconds=audio.size / SAMPLE_RATE))
+            overflow, self._ptt_overflow = self._ptt_overflow, False
+            seconds = self._ptt_samples / SAMPLE_RATE
+        self._emit(PushToTalk(pressed=False, seconds=seconds))
+        if overflow:
+            self._emit(SpeechAborted(reason=f"push-to-talk longer than {self.max_ptt_seconds:g} s"))
+            return
         if audio.size < SAMPLE_RATE * 0.2:
             self._emit(SpeechAborted(reason="push-to-talk shorter than 0.2 s"))
             return
@@ -359,3 +389,11 @@ class LiveSession:
         self.sink.stop()
         if th is not None:
             th.join(timeout)
+
+    def discard(self) -> None:
+        """After `close()`: drop the VAD model and held audio now rather than whenever the
+        session object is collected (a server drops each session when its socket closes)."""
+        self.closed = True
+        with self._lock:
+            self._ptt_buf = []
+        self.endpointer.model = None

@@ -43,13 +43,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from model.events import event_json
 
 SKIP = {"audio_chunk", "audio_tokens"}  # audio goes out as binary frames; tokens stay inside
 
 RATE = Field(ge=8000, le=192000)
+# a conversation or voice id: 1-200 printable characters
+Ident = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 # -- client -> server -------------------------------------------------------------------
@@ -63,15 +65,15 @@ class Start(_Msg):
     type: Literal["start"]
     sample_rate: Annotated[int, RATE] = 16000
     output_sample_rate: Annotated[int, RATE] | None = None  # default: sample_rate
-    thread_id: str | None = None
-    voice_id: str | None = None
+    thread_id: Ident | None = None
+    voice_id: Ident | None = None
     mode: Literal["vad", "ptt"] = "vad"
     barge_in: bool = True
 
 
 class SelectVoice(_Msg):
     type: Literal["voice"]
-    voice_id: str | None = None
+    voice_id: Ident | None = None
 
 
 class Ptt(_Msg):

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from core.device import resolve_device
 from model.events import AudioTokens, Done, PolicyEvent, TextDelta, ToolCall
 from model.messages import Message
 from model.policy import CancelToken, ToolSpec, VoiceSpec
@@ -50,10 +51,10 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 
-def _resolve_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    return resolve_device(device)  # ValueError when the device is not here
 
 
 def _resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -20,27 +20,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 import librosa
 import numpy as np
 import torch
 
 from core import audio as core_audio
-
-
-def load_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Mono float32 samples and the file's rate. Raises ValueError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: file not found")
-    try:
-        audio, sr = core_audio.load(path)
-    except core_audio.AudioDecodeError as e:
-        raise ValueError(f"{path}: not a readable audio file ({e.reason})") from e
-    if audio.size == 0:
-        raise ValueError(f"{path}: no audio samples")
-    return audio, int(sr)
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

@@ -28,9 +28,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from model.token2wav.features import kaldi_fbank, load_audio, prompt_mel, resample, whisper_log_mel
-
-MAX_PROMPT_SECONDS = 30.0  # the S3 tokenizer's limit
+from model.token2wav.features import kaldi_fbank, prompt_mel, resample, whisper_log_mel
+from model.voice_prompt import load_prompt
 
 
 @dataclass(frozen=True)
@@ -114,15 +113,8 @@ class PromptFrontend:
         return np.asarray(out, dtype=np.float32).reshape(1, -1)
 
     def _compute(self, path: Path, key: tuple[str, str]) -> PromptFeatures:
-        audio, sr = load_audio(path)
-        seconds = audio.size / sr
-        if seconds > MAX_PROMPT_SECONDS:
-            raise ValueError(
-                f"{path}: prompt is {seconds:.1f} s, at most {MAX_PROMPT_SECONDS:.0f} s"
-            )
+        audio, sr = load_prompt(path)  # 0.2 to 30 s, finite, not silent
         a16 = resample(audio, sr, 16000)
-        if a16.size < 16000 * 0.2:
-            raise ValueError(f"{path}: prompt is too short ({seconds:.2f} s, need at least 0.2 s)")
         tokens = self.speech_tokens(a16)
         if tokens.size == 0:
             raise ValueError(f"{path}: the speech tokenizer returned no tokens")

@@ -3,6 +3,8 @@ length limits while decoding, clear errors."""
 
 from __future__ import annotations
 
+import json
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -185,3 +187,118 @@ def test_stream_resampler_equals_one_shot(sr_in, sr_out):
     assert y.size == ref.size and np.abs(y - ref).max() < 1e-5
     again = r.process(x[:4800])  # after flush the stream starts afresh
     assert np.abs(again - ref[: again.size]).max() < 1e-5
+
+
+# -- limits while decoding, bad samples, decoder noise ---------------------------------------
+
+
+def _flac_without_length(src: Path, dst: Path) -> Path:
+    """A copy of a FLAC whose STREAMINFO says "total samples unknown" (0), as streamed
+    encoders write it: the length is only known by decoding."""
+    b = bytearray(src.read_bytes())
+    assert b[:4] == b"fLaC" and b[4] & 0x7F == 0  # STREAMINFO first, its body at byte 8
+    b[8 + 13] &= 0xF0  # total samples: low 4 bits of byte 13 and bytes 14-17 (36 bits)
+    b[8 + 14 : 8 + 18] = b"\0\0\0\0"
+    dst.write_bytes(bytes(b))
+    return dst
+
+
+def test_flac_that_states_no_length_decodes_and_is_limited_as_it_decodes(tmp_path, flac):
+    p = _flac_without_length(flac, tmp_path / "stream.flac")
+    data, rate = ca.decode(p, max_seconds=10.0)  # not mistaken for a 2^63-frame file
+    assert rate == SR and data.shape == (int(SR * SECONDS), 2)
+    assert np.allclose(data, _stereo(), atol=1e-6)
+    with pytest.raises(ca.AudioTooLongError) as e:
+        ca.decode(p, max_seconds=1.0)
+    assert not e.value.stated and e.value.seconds > 1.0  # how far decoding got: a lower bound
+    assert str(e.value).startswith(f"{p}: cannot decode audio (longer than 1 s (decoding stopped at 1.")
+
+
+_RSS_SCRIPT = r"""
+import json, resource, sys
+from core import audio as ca
+def peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+ca.decode(sys.argv[1])  # warm up: libraries loaded, one small decode
+base = peak_mb()
+out = {}
+for path in sys.argv[2:]:
+    try:
+        ca.decode(path, max_seconds=5.0)
+        out[path] = ["decoded", 0.0]
+    except ca.AudioTooLongError as e:
+        out[path] = [type(e).__name__, peak_mb() - base]
+print(json.dumps(out))
+"""
+
+
+def test_long_files_are_refused_with_memory_bounded_by_the_limit(tmp_path, flac):
+    """Ten minutes of 48 kHz stereo silence is a 400 KB FLAC that decodes to 230 MB of float32;
+    with a 5 s limit decoding stops after 5 s, whether the header states the length or not."""
+    import subprocess
+
+    rate, minute = 48000, np.zeros((48000 * 60, 2), np.float32)
+    long_flac = tmp_path / "long.flac"
+    with sf.SoundFile(long_flac, "w", rate, 2, format="FLAC", compression_level=0) as f:
+        for _ in range(10):
+            f.write(minute)
+    assert long_flac.stat().st_size < 2_000_000
+    nolen = _flac_without_length(long_flac, tmp_path / "long-nolen.flac")
+    mono = np.zeros(8000 * 60, np.float32)
+    ogg, mp3 = tmp_path / "long.ogg", tmp_path / "long.mp3"
+    sf.write(ogg, mono, 8000, format="OGG")
+    sf.write(mp3, mono, 8000, format="MP3")
+    files = [long_flac, nolen, ogg, mp3]
+    p = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, str(flac), *map(str, files)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout)
+    for path in files:
+        kind, grew_mb = result[str(path)]
+        assert kind == "AudioTooLongError", path
+        assert grew_mb < 60, (path, grew_mb)  # a full decode of the FLACs is 230 MB or more
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_infinite_samples_are_refused_while_decoding(tmp_path, bad):
+    x = _sine(SR * 2, SR)
+    x[70_000] = bad  # in the second block libsndfile reads
+    p = tmp_path / "float.wav"
+    sf.write(p, x, SR, subtype="FLOAT")
+    with pytest.raises(ca.AudioContentError) as e:
+        ca.load(p, 16000)
+    assert str(e.value) == f"{p}: contains NaN or infinite samples"
+    assert isinstance(e.value, ca.AudioDecodeError)  # every caller's one except clause catches it
+
+
+def test_too_short_and_silent_are_refused_when_asked(tmp_path):
+    short, silent = tmp_path / "short.wav", tmp_path / "silent.wav"
+    sf.write(short, _sine(800, 16000), 16000)
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    assert ca.load(short)[0].size == 800 and ca.load(silent)[0].size == 16000  # by default fine
+    with pytest.raises(ca.AudioContentError, match=r"short.wav: 0.05 s of audio, shorter than 0.2 s"):
+        ca.load(short, min_seconds=0.2)
+    with pytest.raises(ca.AudioContentError, match=r"silent.wav: is silent"):
+        ca.load(silent, allow_silence=False)
+
+
+def corrupt_mp3(path: Path) -> Path:
+    """The first frames of a real MP3, then noise: libsndfile's mpg123 complains on fd 2."""
+    good = path.with_suffix(".good.mp3")
+    sf.write(good, _sine(16000 * 3, 16000), 16000, format="MP3")
+    noise = np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes()
+    path.write_bytes(good.read_bytes()[:400] + noise)
+    good.unlink()
+    return path
+
+
+def test_damaged_mp3_is_one_error_and_no_decoder_noise(tmp_path, capfd):
+    p = corrupt_mp3(tmp_path / "damaged.mp3")
+    with pytest.raises(ca.AudioDecodeError) as e:
+        ca.decode(p)
+    assert "damaged" in e.value.reason and "does not exist" not in e.value.reason
+    print("stderr works again", file=sys.stderr, flush=True)
+    err = capfd.readouterr().err
+    assert err == "stderr works again\n", err  # nothing from libmpg123 / FFmpeg

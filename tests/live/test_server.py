@@ -15,6 +15,9 @@ from assistant.server.run import ServerThread
 from model.events import Error, Pong, Ready, Status, VoiceSelected, parse_event
 from tests.live.audio_helpers import SpeakingAssistant, silence, speech
 
+LOCAL = "http://127.0.0.1"  # TestClient's default Host, "testserver", is not a loopback name
+LOCAL_WS = "ws://127.0.0.1/ws"
+
 
 def test_loopback_needs_no_token_other_hosts_get_one():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
@@ -27,7 +30,7 @@ def test_loopback_needs_no_token_other_hosts_get_one():
 
 def test_page_and_api_check_the_token(tmp_path):
     app = create_app(SpeakingAssistant(), token="s3cret", upload_dir=tmp_path)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         assert c.get("/").status_code == 401
         assert c.get("/api/voices").status_code == 401
         assert c.get("/?token=wrong").status_code == 401
@@ -42,7 +45,7 @@ def test_page_and_api_check_the_token(tmp_path):
         assert r.status_code == 200 and r.json()[0]["voice_id"] == "default"
         assert c.get("/static/mic-worklet.js").status_code == 200
         with pytest.raises(WebSocketDisconnect) as exc:
-            with c.websocket_connect("/ws") as ws:
+            with c.websocket_connect(LOCAL_WS) as ws:
                 ws.receive_text()
         assert exc.value.code == 4401
         r = c.post(
@@ -72,7 +75,7 @@ def test_websocket_turn_with_real_speech():
     app = create_app(bot, endpoint=EndpointConfig(silence_ms=500))
     pcm = np.concatenate([silence(0.3), speech("What time is it in Tokyo?"), silence(1.2)])
     pcm16 = (pcm * 32767).astype("<i2")
-    with TestClient(app) as c, c.websocket_connect("/ws") as ws:
+    with TestClient(app, base_url=LOCAL) as c, c.websocket_connect(LOCAL_WS) as ws:
         ws.send_text(
             json.dumps(
                 {
@@ -119,7 +122,7 @@ def test_websocket_turn_with_real_speech():
 
 def test_websocket_rejects_a_bad_start():
     app = create_app(SpeakingAssistant())
-    with TestClient(app) as c, c.websocket_connect("/ws") as ws:
+    with TestClient(app, base_url=LOCAL) as c, c.websocket_connect(LOCAL_WS) as ws:
         ws.send_text(json.dumps({"type": "start", "sample_rate": 5}))
         d = json.loads(ws.receive_text())
         assert d["type"] == "error" and "sample_rate" in d["message"]
@@ -132,10 +135,11 @@ def test_websocket_barge_in_stops_the_page_player_and_cancels():
         np.concatenate([silence(0.3), speech("What time is it in Tokyo?"), silence(1.0)]) * 32767
     ).astype("<i2")
     stop = (np.concatenate([speech("Stop, please stop."), silence(0.3)]) * 32767).astype("<i2")
-    with TestClient(app) as c, c.websocket_connect("/ws") as ws:
+    with TestClient(app, base_url=LOCAL) as c, c.websocket_connect(LOCAL_WS) as ws:
         ws.send_text(json.dumps({"type": "start", "sample_rate": 16000}))
         while json.loads(ws.receive_text())["type"] != "ready":
             pass
+        session = app.state.sessions[-1]  # listed while its socket is open
         for i in range(0, q.size, 512):
             ws.send_bytes(q[i : i + 512].tobytes())
         while ws.receive().get("bytes") is None:  # until the reply's first audio frame
@@ -158,7 +162,6 @@ def test_websocket_barge_in_stops_the_page_player_and_cancels():
     assert barge.turn_running and barge.detect_ms is not None and barge.detect_ms < 300
     done = next(m for m in msgs if m["type"] == "turn_done")
     assert done["result"]["info"]["cancelled"] is True
-    session = app.state.sessions[-1]
     assert session.turns[0].cancelled and session.barge_ins[0]["turn_running"]
 
 
@@ -247,7 +250,7 @@ def test_the_server_rejects_malformed_client_messages_with_error_events():
 
 def test_corpus_upload_and_voices_on_the_real_assistant(real_assistant, tmp_path):
     app = create_app(real_assistant, upload_dir=tmp_path)
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         assert isinstance(c.get("/api/voices").json(), list)
         text = b"The community garden opens at seven in the morning and closes at dusk."
         r = c.post("/api/corpus", files=[("files", ("garden.txt", text, "text/plain"))])

@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 
 from model.token2wav import PromptFrontend, default_prompt_path, write_tiny_token2wav
-from model.token2wav.features import kaldi_fbank, load_audio, prompt_mel, resample, whisper_log_mel
+from model.token2wav.features import kaldi_fbank, prompt_mel, resample, whisper_log_mel
+from model.voice_prompt import load_prompt
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prompt16k():
-    a, sr = load_audio(default_prompt_path())
+    a, sr = load_prompt(default_prompt_path())
     return resample(a, sr, 16000)
 
 

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.voices.forking import Zygote
+from tests.voices.helpers import run_cli
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "voices-dev"
@@ -93,3 +96,28 @@ def tone(
         y = y + noise * np.random.default_rng(0).standard_normal(len(y))
     sf.write(path, y.astype(np.float32), sr)
     return path
+
+
+@pytest.fixture(scope="session")
+def archived_library(tmp_path_factory, small_clips) -> tuple[Path, Path]:
+    """A library of three real voices (with a description, tags and given attributes) and the
+    archive `voices export` wrote of it (made through the CLI)."""
+    root = tmp_path_factory.mktemp("archived") / "lib"
+    lib = ("--library", str(root))
+    for args in (
+        ("add", str(small_clips[0]), "--name", "Ada", "--tags", "narrator", "--gender", "female"),
+        ("add", str(small_clips[2]), "--name", "Bob", "--style", "calm", "--age-band", "older"),
+        ("add", str(small_clips[4]), "--name", "Cleo", "--description", "a bright voice"),
+        ("export", str(root.parent / "lib.tar")),
+    ):
+        p = run_cli("voices", *args, *lib)
+        assert p.returncode == 0, p.stderr
+    return root, root.parent / "lib.tar"
+
+
+@pytest.fixture(scope="session")
+def zygote():
+    """Forks real writer processes with the models already loaded (tests/voices/forking.py)."""
+    z = Zygote()
+    yield z
+    z.close()

@@ -3,8 +3,6 @@ JSON shapes, one-line errors)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -12,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from tests.voices.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,24 +22,10 @@ def home(tmp_path_factory) -> Path:
 
 
 def run(home: Path, *args: str) -> subprocess.CompletedProcess:
-    """`stepvox voices ARGS --library HOME/voices` through assistant.cli.main, in this process
-    (the models stay loaded between calls; exit code and streams as a real run sees them)."""
-    from assistant.cli import main
-
+    """`stepvox voices ARGS --library HOME/voices` in this process (tests/voices/helpers.py)."""
     if "--library" not in args:
         args = (*args, "--library", str(home / "voices"))
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["stepvox", "voices", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    finally:
-        sys.argv = argv
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+    return run_cli("voices", *args)
 
 
 def run_process(home: Path, *args: str) -> subprocess.CompletedProcess:

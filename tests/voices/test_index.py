@@ -56,8 +56,19 @@ def test_save_load_and_corruption(tmp_path):
     loaded, meta = vindex.load(path)
     assert meta["gen"] == 3 and loaded.ntotal == 2000
     assert vindex.load(tmp_path / "absent.faiss") is None
-    data = bytearray(path.read_bytes())
-    data[100] ^= 0xFF
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["i.faiss"]  # one file, no temp left
+    good = path.read_bytes()
+    data = bytearray(good)
+    data[-100] ^= 0xFF  # in the FAISS bytes
     path.write_bytes(bytes(data))
+    with pytest.raises(vindex.CorruptIndex, match="checksum"):
+        vindex.load(path)
+    data = bytearray(good)
+    data[len(vindex.MAGIC) + 12] ^= 0xFF  # in the header
+    path.write_bytes(bytes(data))
+    with pytest.raises(vindex.CorruptIndex, match="header|checksum"):
+        vindex.load(path)
+    path.write_bytes(good[: len(good) // 2])  # cut short
     with pytest.raises(vindex.CorruptIndex, match="checksum"):
         vindex.load(path)

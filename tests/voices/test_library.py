@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from voices import AudioError, DuplicateVoice, Voice, VoiceHit, VoiceLibrary
-from voices.curation import check, dedupe, export_archive, import_archive
+from voices.archive import export_archive, import_archive
+from voices.curation import check, dedupe
 
 
 def test_empty_library_searches_fine(tmp_path):
