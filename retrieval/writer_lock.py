@@ -22,7 +22,8 @@ class WriterLock:
     def __init__(self, root: Path) -> None:
         self.path = root / LOCK_NAME
         self._thread_lock = threading.RLock()
-        self._file_lock = FileLock(str(self.path), mode=0o600)
+        # the file stays (waiters share its inode); no soft-lock fallback, which a kill -9 would leave held
+        self._file_lock = FileLock(str(self.path), mode=0o600, preserve_lock_file=True)
 
     @contextmanager
     def hold(self) -> Iterator[None]:
