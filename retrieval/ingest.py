@@ -109,3 +109,19 @@ def prepare(
         raise SkipFile("no text found")
     vecs = embed([embed_text(doc.title, c.section, c.text) for c in chunks])
     return PendingDocument(str(fp), doc.title, doc.kind, digest, len(data), chunks, vecs)
+
+
+def may_write(
+    found: Collected, ready: dict[str, PendingDocument | str], skipped: dict[str, str], known: dict[str, str]
+) -> bool:
+    """Whether an add has anything to write, judged from the state read before the lock:
+    a new or changed file, a stored document now bad input or gone."""
+    if any(not isinstance(got, str) for got in ready.values()):
+        return True
+    if any(src in known for src in skipped) or any(str(p) in known for p in found.missing):
+        return True
+    dirs = [str(d) + os.sep for d in found.dirs]
+    return any(
+        src not in ready and src.startswith(tuple(dirs)) and not os.path.exists(src)
+        for src in known
+    )

@@ -33,7 +33,14 @@ from retrieval import index_files
 from retrieval.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP
 from retrieval.embedding import DEFAULT_EMBEDDER, Reranker, TextEmbedder, get_text_embedder
 from retrieval.index_files import Indexes, IndexFilesMissing
-from retrieval.ingest import PendingDocument, absolute, check_corpus_name, collect, prepare
+from retrieval.ingest import (
+    PendingDocument,
+    absolute,
+    check_corpus_name,
+    collect,
+    may_write,
+    prepare,
+)
 from retrieval.loaders import DEFAULT_MAX_FILE_BYTES, SkipFile
 from retrieval.search import MODES
 from retrieval.search import search as search_indexes
@@ -239,6 +246,11 @@ class CorpusStore:
                 skipped[str(fp)] = str(e)
             if progress:
                 progress(i, len(found.files), str(fp))
+        if not may_write(found, ready, skipped, known):  # nothing new, changed or gone
+            report.unchanged = list(ready)
+            report.skipped = [*skipped.items()] + [(str(p), "no such file or directory") for p in found.missing]
+            report.seconds = time.perf_counter() - t0
+            return report
         with self._lock, self._writer.hold():
             existing = sql.documents_of(self._db, name)
             pending: list[PendingDocument] = []
@@ -388,20 +400,26 @@ class CorpusStore:
         key = str(name_or_path)
         if not key.strip():
             raise ValueError("remove: empty name or path")
-        with self._lock, self._writer.hold():
-            ids = [r[0] for r in self._db.execute("SELECT id FROM documents WHERE corpus=?", (key,))]
-            if not ids:
-                p = absolute(key)
-                if p.parent == p:
-                    raise ValueError(
-                        f"{key}: refusing to remove every document under the filesystem root; "
-                        "name a corpus, a file or a folder"
-                    )
-                ids = sql.ids_under_path(self._db, str(p))
-            if not ids:
-                return 0
-            self._apply("", [], ids, {}, IngestReport())
-            return len(ids)
+        p = absolute(key)
+        with self._lock:
+            if not self._matching(key, p):
+                return 0  # nothing to write: no lock taken
+            with self._writer.hold():
+                ids = self._matching(key, p)  # again, against the committed state
+                if ids:
+                    self._apply("", [], ids, {}, IngestReport())
+                return len(ids)
+
+    def _matching(self, key: str, p: Path) -> list[int]:
+        ids = [r[0] for r in self._db.execute("SELECT id FROM documents WHERE corpus=?", (key,))]
+        if ids:
+            return ids
+        if p.parent == p:
+            raise ValueError(
+                f"{key}: refusing to remove every document under the filesystem root; "
+                "name a corpus, a file or a folder"
+            )
+        return sql.ids_under_path(self._db, str(p))
 
     # ------------------------------------------------------------------ search
 

@@ -37,6 +37,7 @@ def template(tmp_path_factory, minilm) -> tuple[Path, Path]:
     store = CorpusStore(home / "corpora")
     assert len(store.add([kb], name="kb").added) == 5
     store.close()  # WAL checkpointed: the files are final
+    (home / "corpora" / "writer.lock").unlink()  # a refused command must not even take the lock
     return home, kb
 
 

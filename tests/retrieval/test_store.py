@@ -135,8 +135,10 @@ def test_incremental_updates(tmp_path: Path, minilm) -> None:
     r1 = store.add([d], name="ops")
     assert len(r1.added) == 3
 
+    gen = store._generation()
     r2 = store.add([d], name="ops")
     assert len(r2.unchanged) == 3 and not (r2.added or r2.updated or r2.removed)
+    assert store._generation() == gen  # nothing to write: no new generation
 
     (d / "a.md").write_text("# Alpha\n\nThe alpha server moved to port 9456.\n")
     (d / "c.txt").unlink()
