@@ -254,7 +254,7 @@ Q, OUT = "/tmp/stepvox-q-missing.wav", "/tmp/stepvox-o.wav"
     "args, words",
     [
         (["serve", "--policy", "step-audio-2", "--model", "/no/such/checkpoint"], ["/no/such/checkpoint", "not found"]),
-        (["serve", "--policy", "no-such-policy"], ["--policy no-such-policy"]),
+        (["serve", "--policy", "no-such-policy"], ["--policy", "no-such-policy", "unknown policy"]),
         (["serve", "--policy", "remote"], ["--remote-url"]),
         (["serve", "--token", "short"], ["--token", "8 characters"]),
         (["serve", "--token", "long-enough-token", "--token-file", "/etc/hostname"], ["--token-file"]),
