@@ -6,7 +6,7 @@ mono float32 is what the graph stores; other rates are resampled here).
 
 A turn holds its conversation (`ThreadStore.lock`: across processes too) from start to end,
 heals what an older version left half-written (`agents.repair`), and is checkpointed once,
-when it ends (`durability="exit"`); a turn that fails leaves nothing behind. Its recordings
+when it ends (`durability="exit"`); a turn that fails is rolled back (`ThreadStore.rollback`). Its recordings
 go to the thread's own directory (`agents.recordings`).
 """
 
@@ -214,6 +214,7 @@ class Assistant:
         rec = TurnRecorder(policy=self.policy.name, thread=thread_id,
                            voice=voice.get("voice_id"), transcript=text or "", started=t_start)
         ctx = TurnContext(cancel=cancel, audio_dir=str(where))
+        head = self.threads.head(thread_id)
         try:
             # one checkpoint, when the turn ends: a kill midway leaves the conversation as it was
             for ev in self.graph.stream({"messages": [to_langchain(msg)]}, config, context=ctx,
@@ -221,10 +222,10 @@ class Assistant:
                 rec.add(ev)
                 yield ev
         except BaseException:
-            # LangGraph saved the state it failed in; drop the unfinished turn (the caller
-            # gets the error). Should this fail too, the next turn's load drops it.
+            # LangGraph saved the state it failed in: forget it (the caller gets the error).
+            # Were this process killed first, the next turn's load drops the unfinished turn.
             with contextlib.suppress(Exception):
-                self._make_whole(config)
+                self.threads.rollback(thread_id, head)
             raise
         if cancel is not None and cancel.cancelled:
             rec.cancelled = True

@@ -162,6 +162,20 @@ class ThreadStore:
     def _latest(self, thread_id: str) -> Any:
         return self.saver.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
 
+    def head(self, thread_id: str) -> str | None:
+        """The id of the thread's latest checkpoint (None: no conversation yet)."""
+        tup = self._latest(thread_id)
+        return tup.config["configurable"]["checkpoint_id"] if tup else None
+
+    def rollback(self, thread_id: str, head: str | None) -> None:
+        """Forget every checkpoint of the thread written after `head` (all when None), in one
+        transaction: a failed turn leaves the conversation exactly as it was. (Checkpoint ids
+        sort by time; LangGraph's SqliteSaver finds the latest the same way.)"""
+        with self.saver.cursor() as cur:
+            for table in ("checkpoints", "writes"):
+                cur.execute(f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id > ?",
+                            (thread_id, head or ""))
+
     def messages(self, thread_id: str) -> list[Any]:
         tup = self._latest(thread_id)
         return list(tup.checkpoint["channel_values"].get("messages", [])) if tup else []

@@ -1,8 +1,10 @@
 """Reading a conversation straight from its SQLite checkpoint, as the next turn would load it,
-and the checks every stored conversation must pass (whole turns only)."""
+the checks every stored conversation must pass (whole turns only), digests of a home's stored
+data, and a helper that fills a home with real turns."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -53,3 +55,49 @@ def whole_turn_problems(messages: list[Any]) -> list[str]:
 
 def _ends_turn(m: Any) -> bool:
     return isinstance(m, AIMessage) and not m.tool_calls
+
+
+def rows_digest(home: Path) -> str:
+    """A digest of every checkpoint row of every conversation."""
+    conn = sqlite3.connect(Path(home) / "conversations.sqlite")
+    try:
+        h = hashlib.sha256()
+        for table in ("checkpoints", "writes"):
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4"):
+                h.update(repr(row).encode())
+        return h.hexdigest()
+    finally:
+        conn.close()
+
+
+def store_digest(home: Path) -> str:
+    """The conversations' rows and every other stored file by content (SQLite files by their
+    rows only: their -wal/-shm come and go as connections open and close)."""
+    h = hashlib.sha256(rows_digest(home).encode())
+    for f in sorted(Path(home).rglob("*")):
+        if f.is_file() and ".sqlite" not in f.name and "locks" not in f.parts:
+            h.update(f"{f.relative_to(home)}:{hashlib.sha256(f.read_bytes()).hexdigest()}".encode())
+    return h.hexdigest()
+
+
+def seed(home: Path, turns: list[tuple[str, str | Path]]) -> None:
+    """Run real turns (remote policy on a scripted loopback server that calls a tool):
+    (thread, text) typed, (thread, wav path) spoken."""
+    import soundfile as sf
+
+    from agents import Assistant
+    from model.remote import RemotePolicy
+    from tests.agents.scripted_remote import ScriptedRemote
+
+    server = ScriptedRemote("tool")
+    a = Assistant(RemotePolicy(base_url=server.url), home, tool_timeout_s=3.0)
+    try:
+        for thread, what in turns:
+            if isinstance(what, Path):
+                samples, rate = sf.read(what, dtype="float32")
+                a.respond(samples, rate, thread_id=thread)
+            else:
+                a.respond(text=what, thread_id=thread)
+    finally:
+        a.close()
+        server.close()

@@ -9,7 +9,8 @@ Replies (`mode`):
   "bad-json": SSE whose data is not JSON.
 
 Every request's JSON body is kept in `requests` (with its arrival time). `delay_s` holds each
-reply that long; `gate` (an Event, open by default) holds replies until it is set.
+reply that long; `gate` (an Event, open by default) holds replies until it is set;
+`fail_from=N` answers the N-th request (0-based) and every later one with the HTTP error.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ def _real_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class ScriptedRemote:
     def __init__(self, mode: str = "echo", *, delay_s: float = 0.0, chunk_delay_s: float = 0.0,
-                 status: int = 500, body: bytes = b"internal failure") -> None:
+                 status: int = 500, body: bytes = b"internal failure", fail_from: int | None = None) -> None:
         self.mode, self.delay_s, self.chunk_delay_s = mode, delay_s, chunk_delay_s
-        self.status, self.body = status, body
+        self.status, self.body, self.fail_from = status, body, fail_from
         self.requests: list[tuple[float, dict[str, Any]]] = []
         self.gate = threading.Event()
         self.gate.set()
@@ -60,7 +61,8 @@ class ScriptedRemote:
                     owner.requests.append((time.time(), req))
                 owner.gate.wait(60)
                 time.sleep(owner.delay_s)
-                owner.reply(self, req)
+                failing = owner.fail_from is not None and len(owner.requests) > owner.fail_from
+                owner.reply(self, req, failing)
 
             def log_message(self, *a):
                 pass
@@ -83,8 +85,8 @@ class ScriptedRemote:
         answer = f"You said: {last_user_text(msgs)}."
         return [_delta({"content": w + " "}) for w in answer.split(" ")] + [_delta({}, "stop")]
 
-    def reply(self, h: BaseHTTPRequestHandler, req: dict[str, Any]) -> None:
-        if self.mode == "status":
+    def reply(self, h: BaseHTTPRequestHandler, req: dict[str, Any], failing: bool = False) -> None:
+        if self.mode == "status" or failing:
             self._send(h, self.status, "text/plain", self.body)
             return
         if self.mode == "garbage":

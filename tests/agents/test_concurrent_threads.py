@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from agents.threads import ThreadStore
 from tests.agents.conversation_checks import label, stored_messages, whole_turn_problems
 from tests.agents.scripted_remote import ScriptedRemote, last_user_text
 
@@ -65,25 +65,17 @@ def test_concurrent_asks_on_one_thread_all_land_in_serial_order(tmp_path, n):
 def test_a_turn_that_cannot_get_the_thread_in_time_is_refused_with_one_line(tmp_path):
     home = tmp_path / "home"
     server = ScriptedRemote("echo")
-    server.gate.clear()  # the first turn's reply is held until we say so
+    store = ThreadStore(home)  # this process holds the conversation, as a running turn would
     try:
-        first = start_ask(home, server.url, "first question", "t")
-        deadline = time.monotonic() + 120
-        while not server.requests:
-            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
-            time.sleep(0.05)
-        second = start_ask(home, server.url, "second question", "t", STEPVOX_TURN_WAIT_S="1")
-        try:
-            _out, err = second.communicate(timeout=120)
-        finally:
-            server.gate.set()
-        _out1, err1 = first.communicate(timeout=120)
+        with store.lock("t"):
+            asker = start_ask(home, server.url, "a question", "t", STEPVOX_TURN_WAIT_S="1")
+            _out, err = asker.communicate(timeout=240)
     finally:
+        store.close()
         server.close()
-    assert second.returncode == 1
+    assert asker.returncode == 1
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "thread 't' is busy" in lines[0], err
-    assert first.returncode == 0, err1
-    assert len(server.requests) == 1  # the refused turn never reached the policy
-    msgs = stored_messages(home, "t")
-    assert [label(m) for m in msgs] == ["first question", "You said: first question."]
+    assert lines == ["error: thread 't' is busy: another turn on it did not finish within 1 s "
+                     "(STEPVOX_TURN_WAIT_S); try again later"], err
+    assert server.requests == []  # the refused turn never reached the policy
+    assert stored_messages(home, "t") == []  # nor left anything behind
