@@ -21,6 +21,13 @@ import threading
 import time
 from pathlib import Path
 
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+from agents import Assistant
+from agents.graph import build_graph
+from agents.repair import INTERRUPTED_RESULT
+from agents.threads import ThreadStore
+from model.remote import RemotePolicy
 from tests.agents.conversation_checks import label, stored_messages, whole_turn_problems
 from tests.agents.scripted_remote import ScriptedRemote
 
@@ -116,3 +123,43 @@ def test_kill_9_during_turns_leaves_only_whole_turns_and_loses_no_acknowledged_t
         server.close()
     assert kills >= KILLS
 
+
+
+def test_half_turns_left_by_earlier_versions_are_healed_when_the_thread_is_loaded(tmp_path):
+    """Before one checkpoint per turn, a kill left an unanswered tool call, an empty user
+    message, or a user message without a reply in the checkpoint; the next turn sent them on."""
+    home = tmp_path / "home"
+
+    def call(i):
+        return {"name": "get_current_time", "args": {}, "id": f"c{i}"}
+
+    old = [
+        HumanMessage(content="q1", id="h1"),
+        AIMessage(content="", tool_calls=[call(1), call(2)], id="a1"),
+        ToolMessage(content="10:00", tool_call_id="c1", name="get_current_time", id="t1"),
+        AIMessage(content="It is ten.", id="a2"),  # replied, but c2's result was lost
+        HumanMessage(content="", id="h2"),  # an empty user message (and a reply to it)
+        AIMessage(content="Sorry?", id="a3"),
+        HumanMessage(content="q2", id="h3"),  # killed while its tool ran
+        AIMessage(content="", tool_calls=[call(3)], id="a4"),
+    ]
+    store = ThreadStore(home)
+    graph = build_graph(None, [], store.saver)  # type: ignore[arg-type]  # stored, not run
+    graph.update_state({"configurable": {"thread_id": "old"}}, {"messages": old}, as_node="respond")
+    store.close()
+    assert len(whole_turn_problems(stored_messages(home, "old"))) == 4
+
+    server = ScriptedRemote("echo")
+    try:
+        a = Assistant(RemotePolicy(base_url=server.url), home, tools=[])
+        r = a.respond(text="q3", thread_id="old")
+        a.close()
+    finally:
+        server.close()
+    assert r.reply_text == "You said: q3."
+    sent = [m for m in server.requests[0][1]["messages"] if m["role"] != "system"][:-1]  # no prefill
+    assert [m["role"] for m in sent] == ["human", "assistant", "input", "input", "assistant", "human"]
+    assert sent[3] == {"role": "input", "tool_call_id": "c2", "content": f"Error: {INTERRUPTED_RESULT}"}
+    msgs = stored_messages(home, "old")
+    assert whole_turn_problems(msgs) == []
+    assert [label(m) for m in msgs if m.type == "human"] == ["q1", "q3"]
