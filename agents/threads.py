@@ -36,9 +36,6 @@ from core.settings import private_dir
 
 MAX_THREAD_ID = 128
 THREAD_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-MAX_DURATION_S = 100 * 365 * 86400
 
 
 class ThreadError(ValueError):
@@ -51,12 +48,6 @@ class ThreadBusy(RuntimeError):
     """Another turn holds the conversation longer than the wait allows. One line."""
 
     exit_code = 1
-
-
-class DurationError(ValueError):
-    """Not a duration such as 12h, 30d or 2w. One line; bad input."""
-
-    exit_code = 2
 
 
 def _shown(text: str) -> str:
@@ -74,19 +65,6 @@ def check_thread_id(thread_id: Any) -> str:
         raise ThreadError(f"thread id {_shown(thread_id)}: use letters, digits, '_', '.', '@' and "
                           "'-', starting with a letter, digit or '_'")
     return thread_id
-
-
-def parse_duration(text: str) -> float:
-    """'12h', '30d', '2w', '90m', '45s' -> seconds (> 0); DurationError otherwise."""
-    m = DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
-    if m is None:
-        raise DurationError(f"{text!r}: not a duration (a number and a unit s, m, h, d or w: 12h, 30d, 2w)")
-    seconds = float(m.group(1)) * UNITS[m.group(2)]
-    if seconds <= 0:
-        raise DurationError(f"{text!r}: must be longer than zero")
-    if seconds > MAX_DURATION_S:
-        raise DurationError(f"{text!r}: longer than 100 years")
-    return seconds
 
 
 @dataclass
@@ -228,8 +206,7 @@ class ThreadStore:
         """Delete a conversation: its checkpoints, then its recordings. ThreadError when
         there is no such conversation; ThreadBusy when a turn holds it."""
         if thread_id not in self.ids():
-            if isinstance(thread_id, str) and thread_id and not THREAD_ID.fullmatch(thread_id):
-                check_thread_id(thread_id)  # says what is wrong with it
+            check_thread_id(thread_id)  # a malformed id: say what is wrong with it
             raise ThreadError(f"thread {_shown(thread_id)}: no such conversation")
         with self.lock(thread_id, wait_s):
             return self._delete(thread_id, self._referenced_by_others({thread_id}))

@@ -4,18 +4,38 @@ conversations, and forgetting them (checkpoints and recordings together; agents.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import typer
 
 from assistant.errors import UserError
 
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+MAX_DURATION_S = 100 * 365 * 86400
+
+
+def parse_duration(text: str, option: str = "--older-than") -> float:
+    """'12h', '30d', '2w', '90m', '45s' -> seconds (> 0); UserError naming `option` otherwise."""
+    m = DURATION.fullmatch(text.strip())
+    if m is None:
+        raise UserError(f"{option} {text!r}: not a duration (a number and a unit s, m, h, d or w: 12h, 30d, 2w)")
+    seconds = float(m.group(1)) * UNITS[m.group(2)]
+    if seconds <= 0:
+        raise UserError(f"{option} {text!r}: must be longer than zero")
+    if seconds > MAX_DURATION_S:
+        raise UserError(f"{option} {text!r}: longer than 100 years")
+    return seconds
+
 
 def _store():
-    from agents.threads import ThreadStore
     from core.settings import get_settings
 
-    s = get_settings()
+    s = get_settings()  # bad settings are refused before the stack loads
+
+    from agents.threads import ThreadStore
+
     return ThreadStore(s.home, wait_s=s.turn_wait_s)
 
 
@@ -83,12 +103,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
     ) -> None:
         """Delete every conversation (and its recordings) idle for longer than --older-than."""
-        from agents.threads import DurationError, parse_duration
-
-        try:
-            seconds = parse_duration(older_than)
-        except DurationError as e:
-            raise UserError(f"--older-than {e}") from None
+        seconds = parse_duration(older_than)
         store = _store()
         try:
             gone = store.prune(seconds)
