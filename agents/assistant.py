@@ -221,16 +221,16 @@ class Assistant:
                                         stream_mode="custom", durability="exit"):
                 rec.add(ev)
                 yield ev
+            if cancel is not None and cancel.cancelled:
+                rec.cancelled = True
+            result = rec.result(out_path or where / f"reply-{uuid.uuid4().hex[:12]}.wav")
         except BaseException:
             # LangGraph saved the state it failed in: forget it (the caller gets the error).
             # Were this process killed first, the next turn's load drops the unfinished turn.
             with contextlib.suppress(Exception):
                 self.threads.rollback(thread_id, head)
             raise
-        if cancel is not None and cancel.cancelled:
-            rec.cancelled = True
-        out = out_path or where / f"reply-{uuid.uuid4().hex[:12]}.wav"
-        yield TurnDone(result=rec.result(out))
+        yield TurnDone(result=result)
 
     def mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],
                    durations: list[float]) -> None:
