@@ -12,8 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from agents import Assistant
+from assistant.live.session import LiveSession
+from core.audio import resample
+from model.events import Error
 from model.policy import PolicyUnavailable
 from model.remote import RemotePolicy
 from tests.agents.conversation_checks import (
@@ -116,4 +120,44 @@ def test_cli_with_the_server_down_exits_1_with_one_line(seeded, tmp_path):
     assert p.stderr.strip().splitlines() == [
         f"error: remote policy http://127.0.0.1:{port}/v1/chat/completions: connection refused"]
     assert p.stdout == "" and not (tmp_path / "r.wav").exists()
+    assert rows_digest(seeded) == before
+
+
+class _Sink:
+    """Reply audio goes nowhere (the session's ReplySink protocol)."""
+
+    active = False
+    played_seconds = 0.0
+
+    def begin(self):
+        pass
+
+    def write(self, samples, sample_rate):
+        pass
+
+    def end(self):
+        pass
+
+    def stop(self):
+        pass
+
+
+def test_a_live_session_turn_with_the_server_down_sends_an_error_event(seeded, speak):
+    """The session behind the web page and `stepvox chat`: its `error` event carries the line."""
+    port = closed_port()
+    before = rows_digest(seeded)
+    a = Assistant(RemotePolicy(base_url=f"http://127.0.0.1:{port}"), seeded, tool_timeout_s=3.0)
+    events: list = []
+    session = LiveSession(a, _Sink(), thread_id="t", push_to_talk=True, on_event=events.append)
+    samples, rate = sf.read(speak("What time is it?"), dtype="float32")
+    session.press()
+    session.feed(resample(samples, rate, 16000))
+    session.release()
+    assert session.wait_turn(120)
+    session.close()
+    a.close()
+    errors = [e for e in events if isinstance(e, Error)]
+    assert len(errors) == 1
+    assert errors[0].message.endswith(
+        f"remote policy http://127.0.0.1:{port}/v1/chat/completions: connection refused")
     assert rows_digest(seeded) == before
