@@ -6,8 +6,8 @@ mono float32 is what the graph stores; other rates are resampled here).
 
 A turn holds its conversation (`ThreadStore.lock`: across processes too) from start to end,
 heals what an older version left half-written (`agents.repair`), and is checkpointed once,
-when it ends (`durability="exit"`); a turn that fails is rolled back (`ThreadStore.rollback`). Its recordings
-go to the thread's own directory (`agents.recordings`).
+when it ends (`durability="exit"`); a turn that fails is rolled back (`ThreadStore.rollback`).
+Its recordings go to the thread's own directory (`agents.recordings`).
 """
 
 from __future__ import annotations
@@ -189,7 +189,8 @@ class Assistant:
         """Run one turn, yielding its events as they happen; the last is `TurnDone`.
 
         Turns of one conversation run one at a time, in this process and across processes: a
-        turn waits for the one before it (up to `turn_wait_s`, then `ThreadBusy`)."""
+        turn waits for the one before it (up to `turn_wait_s`, then `ThreadBusy`). A turn that
+        raises (e.g. `PolicyUnavailable`) leaves the conversation as it was."""
         t_start = time.perf_counter()
         check_thread_id(thread_id)
         with self.threads.lock(thread_id):
