@@ -4,9 +4,11 @@ from agents.assistant import Assistant
 from agents.graph import build_graph, graph_builder
 from agents.nodes import listen, make_respond, route, tool_events
 from agents.state import AgentState, TurnContext
+from agents.threads import ThreadBusy, ThreadError, ThreadInfo, ThreadStore
 from agents.tools import default_tools, tool_specs
 
 __all__ = [
     "Assistant", "AgentState", "TurnContext", "build_graph", "graph_builder", "listen",
-    "make_respond", "route", "tool_events", "default_tools", "tool_specs",
+    "make_respond", "route", "tool_events", "default_tools", "tool_specs", "ThreadStore",
+    "ThreadInfo", "ThreadBusy", "ThreadError",
 ]

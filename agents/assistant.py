@@ -3,13 +3,17 @@
 `stream_turn(samples, rate, thread_id=...)` yields `model.events` as the turn runs;
 `respond(...)` runs a turn and returns its `TurnResult`. Audio arrives decoded (16 kHz
 mono float32 is what the graph stores; other rates are resampled here).
+
+A turn holds its conversation (`ThreadStore.lock`: across processes too) from start to end,
+heals what an older version left half-written (`agents.repair`), and is checkpointed once,
+when it ends (`durability="exit"`); a turn that fails is rolled back (`ThreadStore.rollback`).
+Its recordings go to the thread's own directory (`agents.recordings`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, RemoveMessage
 from langchain_core.tools import BaseTool
-from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph.message import REMOVE_ALL_MESSAGES
 
 from agents.graph import build_graph
 from agents.messages import from_langchain, to_langchain
 from agents.record import TurnRecorder
+from agents.recordings import thread_audio_dir, write_wav
+from agents.repair import whole_turns
 from agents.state import TurnContext
+from agents.threads import ThreadStore, check_thread_id
 from agents.tools import default_tools, voice_spec_from_attrs
 from core.audio import resample, to_mono
 from core.settings import get_settings
@@ -50,15 +56,18 @@ class Assistant:
         extra_tools: list[BaseTool] | None = None,
         tool_timeout_s: float = 8.0,
         *,
-        checkpointer: Any = None,
         max_tool_rounds: int = MAX_TOOL_ROUNDS,
         reranker: str | None = None,
+        turn_wait_s: float = 120.0,
+        retention_days: float | None = None,
     ) -> None:
         self.policy = policy
         self.home = Path(home)
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.audio_dir = self.home / "audio"
-        self.audio_dir.mkdir(exist_ok=True)
+        # conversations: checkpoints (0600), recordings (0700 per thread), turn locks
+        self.threads = ThreadStore(self.home, wait_s=turn_wait_s)
+        if retention_days:
+            self.threads.prune(retention_days * 86400)
+        self.audio_dir = self.threads.audio_dir
         # long-lived stores, owned here and handed to the tools (opening them is cheap; their
         # indexes load on first use and follow changes other processes commit)
         self.corpus = CorpusStore(self.home / "corpora", reranker=reranker)
@@ -66,18 +75,12 @@ class Assistant:
         if tools is None:
             tools = default_tools(self.home, tool_timeout_s, corpus=self.corpus, voices=self.voices)
         self.tools = [*tools, *(extra_tools or [])]
-        self._conn: sqlite3.Connection | None = None
-        if checkpointer is None:
-            self._conn = sqlite3.connect(self.home / "conversations.sqlite", check_same_thread=False)
-            checkpointer = SqliteSaver(self._conn)
-        self.checkpointer = checkpointer
+        self.checkpointer = self.threads.saver
         # listen + respond, a tools + respond pair per round, and one step to spare: the
         # respond node stops calling tools when fewer than 3 steps remain
         self.recursion_limit = 3 + 2 * max(0, max_tool_rounds)
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
         self.graph = build_graph(
-            policy, self.tools, checkpointer, transcriber=WhisperASR().transcribe_file
+            policy, self.tools, self.checkpointer, transcriber=WhisperASR().transcribe_file
         )
 
     @classmethod
@@ -115,6 +118,7 @@ class Assistant:
         return cls(
             get_policy(name, **opts), settings.home, extra_tools=extra_tools,
             tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
+            turn_wait_s=settings.turn_wait_s, retention_days=settings.retention_days,
         )  # fmt: skip
 
     def warmup(self) -> None:
@@ -125,21 +129,21 @@ class Assistant:
         asr = getattr(self.policy, "asr", None)
         if asr is not None:
             asr.transcribe(silence + 1e-4, 16000)
-        self.checkpointer.delete_thread("__warmup__")
+        self.threads.delete("__warmup__")
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        self.threads.close()
         self.corpus.close()
         self.voices.close()
 
     # -- input ----------------------------------------------------------------------
-    def _store_audio(self, samples: np.ndarray, sample_rate: int) -> tuple[str, float]:
+    @staticmethod
+    def _store_audio(samples: np.ndarray, sample_rate: int, where: Path) -> tuple[str, float]:
         samples = resample(to_mono(np.asarray(samples, dtype=np.float32)), sample_rate, 16000)
         digest = hashlib.sha256(samples.tobytes()).hexdigest()[:20]
-        path = self.audio_dir / f"in-{digest}.wav"
-        if not path.exists():
-            sf.write(path, samples, 16000, subtype="FLOAT")
+        path = where / f"in-{digest}.wav"
+        if not path.exists():  # written whole or not at all (write_wav renames into place)
+            write_wav(path, samples, 16000, subtype="FLOAT")
         return str(path), len(samples) / 16000
 
     def _config(self, thread_id: str) -> dict[str, Any]:
@@ -152,12 +156,24 @@ class Assistant:
 
     def set_voice(self, thread_id: str, voice_id: str) -> dict[str, Any]:
         """Make a library voice the thread's active voice (the CLI's --voice)."""
+        with self.threads.lock(check_thread_id(thread_id)):
+            return self._set_voice(thread_id, voice_id)
+
+    def _set_voice(self, thread_id: str, voice_id: str) -> dict[str, Any]:
         v = self.voices.get(voice_id) or self.voices.find_by_name(voice_id)
         if v is None:
             raise KeyError(voice_id)
         spec = voice_spec_from_attrs(v.model_dump(mode="json"))
         self.graph.update_state(self._config(thread_id), {"voice": spec.model_dump()})
         return spec.model_dump()
+
+    def _make_whole(self, config: dict[str, Any]) -> None:
+        """Drop what is not a whole turn from the stored conversation (see agents.repair)."""
+        snap = self.graph.get_state(config)
+        fixed = whole_turns(list((snap.values or {}).get("messages", [])))
+        if fixed is not None:
+            update = [RemoveMessage(id=REMOVE_ALL_MESSAGES), *fixed]
+            self.graph.update_state(config, {"messages": update}, as_node="respond")
 
     # -- turns ------------------------------------------------------------------------
     def stream_turn(
@@ -171,23 +187,27 @@ class Assistant:
         cancel: CancelToken | None = None,
         out_path: str | Path | None = None,
     ) -> Iterator[Event]:
-        """Run one turn, yielding its events as they happen; the last is `TurnDone`."""
+        """Run one turn, yielding its events as they happen; the last is `TurnDone`.
+
+        Turns of one conversation run one at a time, in this process and across processes: a
+        turn waits for the one before it (up to `turn_wait_s`, then `ThreadBusy`). A turn that
+        raises (e.g. `PolicyUnavailable`) leaves the conversation as it was."""
         t_start = time.perf_counter()
-        with self._thread_lock(thread_id):  # turns of one conversation run one at a time
+        check_thread_id(thread_id)
+        with self.threads.lock(thread_id):
             yield from self._turn(t_start, audio, sample_rate, thread_id, text, voice_id,
                                   cancel, out_path)
 
-    def _thread_lock(self, thread_id: str) -> threading.Lock:
-        with self._locks_lock:
-            return self._locks.setdefault(thread_id, threading.Lock())
-
     def _turn(self, t_start, audio, sample_rate, thread_id, text, voice_id, cancel,
               out_path) -> Iterator[Event]:
+        config = self._config(thread_id)
+        self._make_whole(config)  # a turn an older version left half-written
         if voice_id:
-            self.set_voice(thread_id, voice_id)
+            self._set_voice(thread_id, voice_id)
+        where = thread_audio_dir(self.audio_dir, thread_id)
         parts: list[Any] = []
         if audio is not None:
-            path, dur = self._store_audio(audio, sample_rate)
+            path, dur = self._store_audio(audio, sample_rate, where)
             parts.append(AudioPart(path=path, sample_rate=16000, duration_s=dur))
         if text or audio is None:
             parts.append(TextPart(text=text or ""))
@@ -195,42 +215,35 @@ class Assistant:
         voice = self.voice_of(thread_id) or {}
         rec = TurnRecorder(policy=self.policy.name, thread=thread_id,
                            voice=voice.get("voice_id"), transcript=text or "", started=t_start)
-        ctx = TurnContext(cancel=cancel, audio_dir=str(self.audio_dir))
-        config = self._config(thread_id)
+        ctx = TurnContext(cancel=cancel, audio_dir=str(where))
+        head = self.threads.head(thread_id)
         try:
+            # one checkpoint, when the turn ends: a kill midway leaves the conversation as it was
             for ev in self.graph.stream({"messages": [to_langchain(msg)]}, config, context=ctx,
-                                        stream_mode="custom"):
+                                        stream_mode="custom", durability="exit"):
                 rec.add(ev)
                 yield ev
+            if cancel is not None and cancel.cancelled:
+                rec.cancelled = True
+            result = rec.result(out_path or where / f"reply-{uuid.uuid4().hex[:12]}.wav")
         except BaseException:
-            self._close_dangling_calls(config)
+            # LangGraph saved the state it failed in: forget it (the caller gets the error).
+            # Were this process killed first, the next turn's load drops the unfinished turn.
+            with contextlib.suppress(Exception):
+                self.threads.rollback(thread_id, head)
             raise
-        if cancel is not None and cancel.cancelled:
-            rec.cancelled = True
-        out = out_path or self.audio_dir / f"reply-{uuid.uuid4().hex[:12]}.wav"
-        yield TurnDone(result=rec.result(out))
-
-    def _close_dangling_calls(self, config: dict[str, Any]) -> None:
-        """A turn that failed (or was abandoned) midway: give every tool call without a result
-        an error result, so the conversation stays valid for the next turn."""
-        messages = (self.graph.get_state(config).values or {}).get("messages", [])
-        answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-        fix = [
-            ToolMessage(content="not run: the turn failed", tool_call_id=c["id"],
-                        name=c["name"], status="error")
-            for m in messages if isinstance(m, AIMessage)
-            for c in m.tool_calls if c["id"] not in answered
-        ]
-        if fix:
-            reply = AIMessage(content="Sorry, something went wrong.",
-                              id=f"ai-{uuid.uuid4().hex[:12]}")
-            self.graph.update_state(config, {"messages": [*fix, reply]}, as_node="respond")
+        yield TurnDone(result=result)
 
     def mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],
                    durations: list[float]) -> None:
         """The user barged in while the last reply was playing: keep in the conversation only
         what was heard. `texts`/`durations` describe the reply's audio chunks in order (a chunk's
         text when the speaker knew it); `seconds` is how much of the reply was played."""
+        with self.threads.lock(check_thread_id(thread_id)):
+            self._mark_heard(thread_id, seconds, texts, durations)
+
+    def _mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],
+                    durations: list[float]) -> None:
         config = self._config(thread_id)
         messages = (self.graph.get_state(config).values or {}).get("messages", [])
         last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)

@@ -20,7 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import soundfile as sf
 from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.config import get_stream_writer
 from langgraph.prebuilt.tool_node import ToolCallRequest
@@ -28,6 +27,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from agents.messages import from_langchain, to_langchain
+from agents.recordings import write_wav
 from agents.speaking import Generation, speak_generation, speak_text
 from agents.state import AgentState, TurnContext, active_voice
 from core.audio import load
@@ -64,7 +64,7 @@ def listen(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     samples, sr = load(part.path, 16000)
     trimmed, found = trim(samples, sr)
     new_path = str(Path(part.path).with_suffix("")) + "-vad.wav"
-    sf.write(new_path, trimmed, sr)
+    write_wav(new_path, trimmed, sr)
     part.path, part.duration_s = new_path, round(len(trimmed) / sr, 3)
     emit = _writer()
     if not found:
@@ -180,7 +180,7 @@ def _stop_at_step_limit(gen: Generation, policy: Policy, state: AgentState, emit
 
 
 def route(state: AgentState) -> str:
-    last = state["messages"][-1]
+    last = state["messages"][-1] if state.get("messages") else None
     return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
 
 

@@ -3,7 +3,7 @@
 `TurnRecorder.add(event)` sees every event of a turn in order; `result()` gives the
 `TurnResult` (the `--json` document): transcript, reply text, tool calls with their results,
 the voice, per-stage timings, the policy's and speaker's `Done.info`, and the reply audio,
-written once as a WAV file when an output path is given. Nothing of this is kept in the
+written once as a WAV file (0600, renamed into place) when an output path is given. Nothing of this is kept in the
 checkpoint: it is what happened, as the events said it.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
+from agents.recordings import write_wav
 from core.audio import resample
 from model.events import (
     AudioChunk,
@@ -97,7 +97,7 @@ class TurnRecorder:
         reply_audio = None
         if out_path is not None:
             Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(out_path), audio, rate, subtype="PCM_16")
+            write_wav(out_path, audio, rate, subtype="PCM_16")
             reply_audio = str(out_path)
         info = {**self.info, "reply_sample_rate": rate,
                 "reply_duration_s": round(len(audio) / rate, 3), "chunks": len(self.audio)}

@@ -21,7 +21,7 @@ import typer  # noqa: E402
 # resemblyzer -> webrtcvad imports pkg_resources, which warns on every run
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
-from assistant import cli_corpus, cli_live, cli_stepaudio2, cli_token2wav, cli_voices  # noqa: E402
+from assistant import cli_corpus, cli_live, cli_stepaudio2, cli_threads, cli_token2wav, cli_voices  # noqa: E402
 from assistant.errors import UserError  # noqa: E402
 from core.settings import SettingsError  # noqa: E402
 
@@ -37,7 +37,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="show tracebacks")) 
     _DEBUG["on"] = debug
 
 
-for _mod in (cli_voices, cli_corpus, cli_stepaudio2, cli_token2wav, cli_live):
+for _mod in (cli_voices, cli_corpus, cli_stepaudio2, cli_token2wav, cli_live, cli_threads):
     _mod.register(app, model_app)
 
 from assistant.cli_turns import register as _register_turns  # noqa: E402
@@ -80,6 +80,10 @@ def main() -> None:
             sys.exit(e.exit_code)
         if debug:
             raise
+        code = getattr(e, "exit_code", None)  # a known failure (PolicyUnavailable, ThreadBusy...)
+        if isinstance(code, int):
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(code)
         print(f"internal error: {type(e).__name__}: {e} (run with --debug for a traceback)", file=sys.stderr)
         sys.exit(1)
 

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     retention_days: float | None = Field(
         None, gt=0, description="Delete conversations (and their recordings) idle longer than this; unset: keep."
     )
+    # conversations
+    turn_wait_s: float = Field(
+        120.0, gt=0, le=3600,
+        description="How long a turn waits for another turn on the same conversation (another process "
+        "included) before it is refused.",
+    )
     # server
     token: str | None = Field(
         None, min_length=8, description="Token `stepvox serve` requires (prefer this to `--token`, which `ps` shows)."

@@ -5,11 +5,12 @@ the message and event types). Implementations are found by name in `model.regist
 
 A policy's `stream(messages, tools, voice=, cancel=)` yields `model.events.PolicyEvent`s
 (`Transcript`, `TextDelta`, `AudioTokens`, `ToolCall`, and one final `Done` whose `info`
-carries everything that turn wants to report). Its `speaker()` turns those events into
-audio *as they arrive*: the graph opens one `SpeechSegment` per spoken stretch (up to a
-tool call or the end of the generation) and feeds it every text delta and audio-token
-group; the segment returns `AudioChunk`s as soon as a sentence (text speakers) or a
-25-token chunk plus look-ahead (token2wav) is ready.
+carries everything that turn wants to report). A policy that cannot answer at all raises
+`PolicyUnavailable` (one line) instead of ending with an empty reply. Its `speaker()`
+turns those events into audio *as they arrive*: the graph opens one `SpeechSegment` per
+spoken stretch (up to a tool call or the end of the generation) and feeds it every text
+delta and audio-token group; the segment returns `AudioChunk`s as soon as a sentence (text
+speakers) or a 25-token chunk plus look-ahead (token2wav) is ready.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from model.events import AudioChunk, PolicyEvent
 from model.messages import Message
+
+
+class PolicyUnavailable(RuntimeError):
+    """The policy cannot answer: its server is down, failing or speaking nonsense. The turn
+    fails with it (nothing of the turn is kept). str(e) is one line naming the policy's
+    endpoint and the problem, e.g. `remote policy http://host:8000/v1/chat/completions:
+    connection refused`. The CLI exits with `exit_code` after printing that line."""
+
+    exit_code = 1
 
 
 class PreviousCall(BaseModel):

@@ -12,6 +12,11 @@ role `input` with the `tool_call_id`. Replies stream as server-sent events:
 `delta.tts_content.tts_text` / `tts_audio` (`<audio_N>` strings), `delta.content`,
 OpenAI `delta.tool_calls`. A server without a tool parser returns the raw
 `<tool_call>function\\nNAME\\n{json}</tool_call>` text; it is parsed here too.
+
+A server that cannot be reached, answers with an HTTP error, breaks off, or sends something
+that is not a stream of JSON events makes `stream` raise `PolicyUnavailable` with one line
+(`remote policy URL: connection refused`, `... HTTP 500 Internal Server Error: ...`,
+`... malformed reply: ...`): the turn fails, it never ends with an empty reply.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import soundfile as sf
 
 from model.events import AudioTokens, Done, PolicyEvent, TextDelta, ToolCall
 from model.messages import AudioPart, Message, TextPart, ToolResultPart
-from model.policy import CancelToken, ToolSpec, VoiceSpec
+from model.policy import CancelToken, PolicyUnavailable, ToolSpec, VoiceSpec
 from model.stepaudio2.audio import load_wav_16k
 from model.stepaudio2.parser import (
     TextOut,
@@ -112,6 +117,18 @@ def to_openai_messages(messages: list[Message]) -> list[dict[str, Any]]:
                 content_text = f"Error: {r.content}" if r.is_error else r.content
                 out.append({"role": "input", "tool_call_id": r.call_id, "content": content_text})
     return out
+
+
+def _http_problem(e: httpx.HTTPError, timeout_s: float) -> str:
+    """What went wrong on the way to the server, in a few words."""
+    if isinstance(e, httpx.TimeoutException):
+        return f"no answer within {timeout_s:g} s"
+    if isinstance(e, httpx.RemoteProtocolError):
+        return f"the connection broke off ({e})"
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(e)) or type(e).__name__
+    if isinstance(e, httpx.ConnectError):
+        return text[0].lower() + text[1:]
+    return f"{type(e).__name__}: {text}"
 
 
 class RemotePolicy:
@@ -221,19 +238,26 @@ class RemotePolicy:
                     with client.stream("POST", self.url, json=body, headers=headers) as resp:
                         if resp.status_code >= 400:
                             resp.read()
-                            raise RuntimeError(
-                                f"{self.url}: HTTP {resp.status_code}: {resp.text[:300]}"
+                            raise self._unavailable(
+                                f"HTTP {resp.status_code} {resp.reason_phrase}: {resp.text[:200]}"
                             )
+                        events = 0
                         for line in resp.iter_lines():
                             if cancel is not None and cancel.cancelled:
                                 finish = "cancelled"
                                 break
                             if not line.startswith("data:"):
                                 continue
+                            events += 1
                             data = line[5:].strip()
                             if data == "[DONE]":
                                 break
-                            obj = json.loads(data)
+                            try:
+                                obj = json.loads(data)
+                            except json.JSONDecodeError:
+                                raise self._unavailable(f"malformed reply: an event is not JSON ({data[:80]})") from None
+                            if not isinstance(obj, dict):
+                                raise self._unavailable(f"malformed reply: an event is not an object ({data[:80]})")
                             if obj.get("usage"):
                                 info["usage"] = obj["usage"]
                             for choice in obj.get("choices") or []:
@@ -272,15 +296,13 @@ class RemotePolicy:
                                     slot["args"] += (
                                         args if isinstance(args, str) else json.dumps(args or {})
                                     )
-            except (httpx.HTTPError, RuntimeError, json.JSONDecodeError) as e:
-                msg = (
-                    str(e)
-                    if isinstance(e, RuntimeError)
-                    else f"{self.url}: {type(e).__name__}: {e}"
-                )
-                info["error"] = msg
-                yield Done(reason="error", info=info)
-                return
+                        if not events and finish != "cancelled":
+                            ctype = resp.headers.get("content-type", "none")
+                            raise self._unavailable(
+                                f"malformed reply: no server-sent events (Content-Type {ctype})"
+                            )
+            except httpx.HTTPError as e:
+                raise self._unavailable(_http_problem(e, self.timeout_s)) from None
             for ev in scanner.finish():
                 if isinstance(ev, TextOut) and not ev.think:
                     said.append(ev.text)
@@ -323,6 +345,9 @@ class RemotePolicy:
             yield Done(reason="tool_calls", info=info)
         else:
             yield Done(reason="length" if finish == "length" else "stop", info=info)
+
+    def _unavailable(self, problem: str) -> PolicyUnavailable:
+        return PolicyUnavailable(" ".join(f"remote policy {self.url}: {problem}".split()))
 
     @staticmethod
     def _emit_call(ev, tool_names, calls, errors, call_id: str | None = None) -> Iterator[ToolCall]:

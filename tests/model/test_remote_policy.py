@@ -24,7 +24,7 @@ from model.messages import (
     ToolCallPart,
     ToolResultPart,
 )
-from model.policy import ToolSpec
+from model.policy import PolicyUnavailable, ToolSpec
 from model.remote import RemotePolicy, chat_url, to_openai_messages
 from model.stepaudio2.policy import StepAudio2Policy
 from model.stepaudio2.server import create_app
@@ -268,6 +268,8 @@ def test_history_conversion_and_unreachable_server():
     assert out[1]["tts_content"] == {"tts_text": "Checking", "tts_audio": "<audio_5><audio_6>"}
     assert json.loads(out[1]["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}
     assert out[2] == {"role": "input", "tool_call_id": "c1", "content": "10:00"}
-    pol = RemotePolicy(base_url=f"http://127.0.0.1:{_free_port()}", timeout_s=2)
-    events = list(pol.stream([Message.user_text("hi")], []))
-    assert events[-1].reason == "error" and "127.0.0.1" in events[-1].info["error"]
+    port = _free_port()
+    pol = RemotePolicy(base_url=f"http://127.0.0.1:{port}", timeout_s=2)
+    with pytest.raises(PolicyUnavailable) as e:
+        list(pol.stream([Message.user_text("hi")], []))
+    assert str(e.value) == f"remote policy http://127.0.0.1:{port}/v1/chat/completions: connection refused"

@@ -1,0 +1,119 @@
+"""`stepvox threads list|delete` and `stepvox prune --older-than`: what is kept of the
+conversations, and forgetting them (checkpoints and recordings together; agents.threads)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import typer
+
+from assistant.errors import UserError
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+MAX_DURATION_S = 100 * 365 * 86400
+
+
+def parse_duration(text: str, option: str = "--older-than") -> float:
+    """'12h', '30d', '2w', '90m', '45s' -> seconds (> 0); UserError naming `option` otherwise."""
+    m = DURATION.fullmatch(text.strip())
+    if m is None:
+        raise UserError(f"{option} {text!r}: not a duration (a number and a unit s, m, h, d or w: 12h, 30d, 2w)")
+    seconds = float(m.group(1)) * UNITS[m.group(2)]
+    if seconds <= 0:
+        raise UserError(f"{option} {text!r}: must be longer than zero")
+    if seconds > MAX_DURATION_S:
+        raise UserError(f"{option} {text!r}: longer than 100 years")
+    return seconds
+
+
+def _store():
+    from core.settings import get_settings
+
+    s = get_settings()  # bad settings are refused before the stack loads
+
+    from agents.threads import ThreadStore
+
+    return ThreadStore(s.home, wait_s=s.turn_wait_s)
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KB", "MB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def _when(info: Any) -> str:
+    return info.last_activity.strftime("%Y-%m-%d %H:%M UTC") if info.last_activity else "-"
+
+
+def register(app: typer.Typer, model_app: typer.Typer) -> None:
+    threads_app = typer.Typer(no_args_is_help=True, help="Conversations kept: list and delete them")
+    app.add_typer(threads_app, name="threads")
+
+    @threads_app.command("list")
+    def list_threads(as_json: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
+        """Every conversation: id, turns, last activity (UTC), size of its recordings."""
+        store = _store()
+        try:
+            infos = store.list()
+        finally:
+            store.close()
+        if as_json:
+            print(json.dumps([i.as_json() for i in infos], indent=2))
+            return
+        if not infos:
+            print("no conversations")
+            return
+        width = max(6, *(len(i.id) for i in infos))
+        print(f"{'THREAD':{width}}  {'TURNS':>5}  {'LAST ACTIVITY':20}  AUDIO")
+        for i in infos:
+            print(f"{i.id:{width}}  {i.turns:>5}  {_when(i):20}  {_size(i.audio_bytes)}")
+
+    @threads_app.command("delete")
+    def delete_thread(
+        thread_id: str = typer.Argument(..., metavar="ID", help="the conversation's thread id"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    ) -> None:
+        """Delete a conversation: its checkpoints and its recordings."""
+        from agents.threads import ThreadError
+
+        store = _store()
+        try:
+            info = store.delete(thread_id)
+        except ThreadError as e:
+            raise UserError(str(e)) from None
+        finally:
+            store.close()
+        if as_json:
+            print(json.dumps(info.as_json(), indent=2))
+        else:
+            print(f"deleted thread {info.id!r}: {info.turns} turns, {_size(info.audio_bytes)} of recordings")
+
+    @app.command("prune")
+    def prune(
+        older_than: str = typer.Option(..., "--older-than", help="idle for longer than this: 12h, 30d, 2w"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    ) -> None:
+        """Delete every conversation (and its recordings) idle for longer than --older-than."""
+        seconds = parse_duration(older_than)
+        store = _store()
+        try:
+            gone = store.prune(seconds)
+        finally:
+            store.close()
+        if as_json:
+            print(json.dumps([i.as_json() for i in gone], indent=2))
+        elif not gone:
+            print(f"nothing to prune: no conversation idle for longer than {older_than.strip()}")
+        else:
+            freed = _size(sum(i.audio_bytes for i in gone))
+            print(f"pruned {len(gone)} conversation{'s' * (len(gone) != 1)} idle for longer than "
+                  f"{older_than.strip()} ({freed} of recordings)")
