@@ -155,15 +155,21 @@ class Assistant:
         return (snap.values or {}).get("voice") if snap else None
 
     def set_voice(self, thread_id: str, voice_id: str) -> dict[str, Any]:
-        """Make a library voice the thread's active voice (the CLI's --voice)."""
-        with self.threads.lock(check_thread_id(thread_id)):
+        """Make a library voice the thread's active voice (the CLI's --voice); KeyError when the
+        library has no such voice (checked before the conversation is touched)."""
+        check_thread_id(thread_id)
+        self._voice(voice_id)
+        with self.threads.lock(thread_id):
             return self._set_voice(thread_id, voice_id)
 
-    def _set_voice(self, thread_id: str, voice_id: str) -> dict[str, Any]:
+    def _voice(self, voice_id: str) -> Any:
         v = self.voices.get(voice_id) or self.voices.find_by_name(voice_id)
         if v is None:
             raise KeyError(voice_id)
-        spec = voice_spec_from_attrs(v.model_dump(mode="json"))
+        return v
+
+    def _set_voice(self, thread_id: str, voice_id: str) -> dict[str, Any]:
+        spec = voice_spec_from_attrs(self._voice(voice_id).model_dump(mode="json"))
         self.graph.update_state(self._config(thread_id), {"voice": spec.model_dump()})
         return spec.model_dump()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -33,9 +32,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agents.recordings import referenced, remove, thread_audio_dir, thread_of_dir, tree_size
 from core.settings import private_dir
-
-MAX_THREAD_ID = 128
-THREAD_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
+from core.thread_ids import shown, thread_id_problem
 
 
 class ThreadError(ValueError):
@@ -50,20 +47,11 @@ class ThreadBusy(RuntimeError):
     exit_code = 1
 
 
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "...")
-
-
 def check_thread_id(thread_id: Any) -> str:
     """`thread_id` when it is a valid thread id, else ThreadError naming the problem."""
-    if not isinstance(thread_id, str) or not thread_id:
-        raise ThreadError("thread id '': empty")
-    if len(thread_id) > MAX_THREAD_ID:
-        raise ThreadError(f"thread id {_shown(thread_id)}: too long ({len(thread_id)} characters, "
-                          f"at most {MAX_THREAD_ID})")
-    if not THREAD_ID.fullmatch(thread_id):
-        raise ThreadError(f"thread id {_shown(thread_id)}: use letters, digits, '_', '.', '@' and "
-                          "'-', starting with a letter, digit or '_'")
+    problem = thread_id_problem(thread_id)
+    if problem:
+        raise ThreadError(f"thread id {shown(thread_id if isinstance(thread_id, str) else '')}: {problem}")
     return thread_id
 
 
@@ -172,7 +160,7 @@ class ThreadStore:
     def _recordings(self, thread_id: str, messages: list[Any], others: set[Path]) -> list[Path]:
         """The thread's recordings: its directory, and older ones only its messages refer to."""
         own = [p for p in referenced(messages, self.audio_dir) if p not in others]
-        if THREAD_ID.fullmatch(thread_id) and len(thread_id) <= MAX_THREAD_ID:
+        if thread_id_problem(thread_id) is None:
             own.append(thread_audio_dir(self.audio_dir, thread_id, create=False))
         return own
 
@@ -207,7 +195,7 @@ class ThreadStore:
         there is no such conversation; ThreadBusy when a turn holds it."""
         if thread_id not in self.ids():
             check_thread_id(thread_id)  # a malformed id: say what is wrong with it
-            raise ThreadError(f"thread {_shown(thread_id)}: no such conversation")
+            raise ThreadError(f"thread {shown(thread_id)}: no such conversation")
         with self.lock(thread_id, wait_s):
             return self._delete(thread_id, self._referenced_by_others({thread_id}))
 

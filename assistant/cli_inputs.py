@@ -21,28 +21,7 @@ from typing import Any
 from assistant.errors import UserError
 from core.device import DeviceError, resolve_device
 from core.settings import SettingsError, check_setting
-
-#: longest conversation id accepted (ids are keys in the checkpoint database and shown in lists)
-THREAD_ID_MAX = 128
-
-
-def shown(value: str, limit: int = 40) -> str:
-    """A user's value quoted on one line (control characters escaped, long values cut)."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
-
-
-def thread_id_problem(thread: str) -> str | None:
-    """What is wrong with a conversation id, or None. Ids are 1-128 printable characters
-    (any script), without leading or trailing white space."""
-    if not thread.strip():
-        return "a conversation id must not be empty"
-    if len(thread) > THREAD_ID_MAX:
-        return f"a conversation id is at most {THREAD_ID_MAX} characters (this one has {len(thread)})"
-    if not thread.isprintable():
-        return "a conversation id must not contain control or invisible characters"
-    if thread != thread.strip():
-        return "a conversation id must not start or end with white space"
-    return None
+from core.thread_ids import shown, thread_id_problem
 
 
 def check_thread(thread: str, option: str = "--thread") -> str:

@@ -36,9 +36,9 @@ def _load_assistant(settings: Any, quiet: bool) -> Any:
     try:
         try:
             a = Assistant.from_settings(settings)
+            warm_up(a)  # policies may load their weights lazily: a bad checkpoint fails here
         except (FileNotFoundError, ValueError, OSError) as e:
             raise UserError(f"{settings.policy} policy: {str(e).splitlines()[0]}") from None
-        warm_up(a)
     finally:
         if status:
             status.stop()

@@ -43,15 +43,34 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
+from core.thread_ids import thread_id_problem
 from model.events import event_json
 
 SKIP = {"audio_chunk", "audio_tokens"}  # audio goes out as binary frames; tokens stay inside
 
 RATE = Field(ge=8000, le=192000)
-# a conversation or voice id: 1-200 printable characters
+# a voice id: 1-200 printable characters
 Ident = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+def _thread_id(value: str) -> str:
+    problem = thread_id_problem(value)
+    if problem:
+        raise ValueError(f"thread id: {problem}")
+    return value
+
+
+ThreadId = Annotated[str, AfterValidator(_thread_id)]  # the one rule (core/thread_ids.py)
 
 
 # -- client -> server -------------------------------------------------------------------
@@ -65,7 +84,7 @@ class Start(_Msg):
     type: Literal["start"]
     sample_rate: Annotated[int, RATE] = 16000
     output_sample_rate: Annotated[int, RATE] | None = None  # default: sample_rate
-    thread_id: Ident | None = None
+    thread_id: ThreadId | None = None
     voice_id: Ident | None = None
     mode: Literal["vad", "ptt"] = "vad"
     barge_in: bool = True

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
+
+# silero's model keeps its recurrent state inside the module: two threads running it at once
+# (two conversations' turns in one server) corrupt each other's state and can crash torch.
+_MODEL_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -23,14 +28,16 @@ def speech_spans(samples: np.ndarray, sample_rate: int = 16000, threshold: float
         raise ValueError("speech_spans expects 16 kHz audio")
     if samples.size < 512:
         return []
-    ts = silero_vad.get_speech_timestamps(
-        torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-        _model(),
-        threshold=threshold,
-        sampling_rate=16000,
-        min_silence_duration_ms=300,
-        speech_pad_ms=120,
-    )
+    audio = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    with _MODEL_LOCK:
+        ts = silero_vad.get_speech_timestamps(
+            audio,
+            _model(),
+            threshold=threshold,
+            sampling_rate=16000,
+            min_silence_duration_ms=300,
+            speech_pad_ms=120,
+        )
     return [(int(t["start"]), int(t["end"])) for t in ts]
 
 

@@ -17,6 +17,7 @@ def test_serve_stops_when_its_policy_cannot_load(tmp_path):
     """A checkpoint directory that is not one: serve says why in one line and exits, instead
     of serving a page whose every question fails."""
     (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text("{not json")  # passes the up-front check, fails to load
     port = free_port()
     p = stepvox("serve", "--port", str(port), "--policy", "step-audio-2", "--model", str(tmp_path / "ckpt"),
                 home=tmp_path / "home")
