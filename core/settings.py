@@ -186,10 +186,6 @@ class Settings(BaseSettings):
     def uploads_dir(self) -> Path:
         return self.home / "uploads"
 
-    @property
-    def cache_dir(self) -> Path:
-        return self.home / "cache"
-
 
 def _env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
