@@ -217,6 +217,10 @@ class ThreadStore:
         for i in old:
             try:
                 with self.lock(i.id, wait_s=0):
+                    # a turn may have finished since the listing: look again under the lock
+                    last = self.info(i.id).last_activity
+                    if last is None or last.timestamp() >= cutoff:
+                        continue
                     gone.append(self._delete(i.id, others))
             except ThreadBusy:
                 continue

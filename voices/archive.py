@@ -142,6 +142,7 @@ def _fill_embeddings(lib: VoiceLibrary, arc: Archive, entries: list[Entry]) -> N
             raise arc.fail(f"{space} embeddings have {got.pop()} dimensions, this library {want}")
     for e in entries:
         if lib.speaker_space not in e.embeddings:
+            # checked by open_archive: FLAC of at most its entry's duration and 2 channels
             y, sr = sf.read(io.BytesIO(arc.audio(e)), dtype="float32")
             y = y.mean(axis=1) if y.ndim > 1 else y
             e.embeddings[lib.speaker_space] = lib.speaker_embedder.embed(

@@ -37,6 +37,7 @@ MAX_MEMBERS = MAX_VOICES + 3
 MAX_MANIFEST_BYTES = 256 << 20
 MAX_AUDIO_BYTES = 64 << 20  # 600 s of 48 kHz 16-bit mono is ~58 MB even uncompressed
 MAX_TEXT_CHARS = 10_000
+MAX_CHANNELS = 2  # stored prompts are mono; stereo tolerated
 MAX_TAGS = 200
 SPACE_RE = re.compile(r"speaker:[a-z0-9_-]{1,40}")
 AUDIO_MEMBER_RE = re.compile(r"audio/([0-9a-f]{64})\.flac")
@@ -247,23 +248,30 @@ def _voice(arc: Archive, i: int, raw: Any) -> Voice:
 
 
 def _check_audio(arc: Archive, e: Entry, data: bytes) -> None:
+    """The member is the FLAC its entry describes. Never decodes more than the entry's duration
+    (plus tolerance): a few KB of FLAC can claim hours of many-channel audio (a decompression
+    bomb), so the rate and channels are checked from the header and the read is capped."""
+    want = int(round(e.voice.duration_s * e.voice.sample_rate))
+    cap = want + int(0.05 * e.voice.sample_rate) + 1
     try:
         info = sf.info(io.BytesIO(data))
         if info.format != "FLAC":
             raise ValueError(f"{info.format} instead of FLAC")
-        y, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        if info.channels > MAX_CHANNELS or info.samplerate != e.voice.sample_rate:
+            raise ValueError(f"{info.channels} channels at {info.samplerate} Hz")
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            y = f.read(frames=cap, dtype="float32", always_2d=True)
+            more = len(f.read(frames=1, dtype="float32")) > 0
+        sr = info.samplerate
     except Exception as err:  # libsndfile raises several types on damaged data
         raise arc.fail(
             f"member {e.member}: not decodable FLAC ({str(err).splitlines()[0][:120]})"
         ) from None
     dur = len(y) / sr
-    if (
-        sr != e.voice.sample_rate
-        or abs(dur - e.voice.duration_s) > 0.05
-        or not np.all(np.isfinite(y))
-    ):
+    if more or abs(dur - e.voice.duration_s) > 0.05 or not np.all(np.isfinite(y)):
+        shown = f"more than {dur:.2f}" if more else f"{dur:.2f}"
         raise arc.fail(
-            f"member {e.member}: {dur:.2f} s at {sr} Hz, its entry says "
+            f"member {e.member}: {shown} s at {sr} Hz, its entry says "
             f"{e.voice.duration_s:.2f} s at {e.voice.sample_rate} Hz"
         )
 

@@ -140,7 +140,10 @@ class _Receiver:
         path = self.dest / name
         if path in self.files:
             raise UploadError(400, f"{name!r}: the same file name twice in one upload")
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # two names one file on a case-insensitive file system
+            raise UploadError(400, f"{name!r}: the same file name twice in one upload") from None
         self.in_part = True
         self._size = 0
         self.files.append(path)

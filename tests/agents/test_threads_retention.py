@@ -144,6 +144,28 @@ def test_prune_keeps_what_was_active_within_the_period(home):
         store.close()
 
 
+class TurnBeforeTheLock(ThreadStore):
+    """The real store; a real turn on "kitchen" finishes between prune's listing and its lock
+    (the interleaving the security review found: the turn just answered must not be pruned)."""
+
+    def lock(self, thread_id, wait_s=None):
+        if thread_id == "kitchen" and not getattr(self, "_done", False):
+            self._done = True
+            seed(self.audio_dir.parent, [("kitchen", "one more thing")])
+        return super().lock(thread_id, wait_s)
+
+
+def test_prune_looks_again_under_the_lock(home):
+    time.sleep(1.1)
+    store = TurnBeforeTheLock(home)
+    try:
+        gone = store.prune(1.0)
+        assert [i.id for i in gone] == ["garage"]
+        assert store.ids() == ["kitchen"] and store.info("kitchen").turns == 3
+    finally:
+        store.close()
+
+
 def test_retention_days_prunes_when_an_assistant_opens(home):
     time.sleep(1.2)
     server = ScriptedRemote("echo")

@@ -83,6 +83,15 @@ def test_no_api_schema_or_docs_are_served(tmp_path):
                 assert httpx.get(srv.url + path, headers=auth).status_code == 404, path
 
 
+def test_health_without_the_token_says_only_the_state(tmp_path):
+    """A load error's text can name local paths: only the token holder reads it (security review)."""
+    with ServerThread(local_app(tmp_path, token="s3cret-token")) as srv:
+        anon = httpx.get(srv.url + "/api/health").json()
+        auth = httpx.get(srv.url + "/api/health", headers={"Authorization": "Bearer s3cret-token"}).json()
+    assert set(anon) == {"ok", "assistant"} and ":" not in anon["assistant"]
+    assert "sessions" in auth
+
+
 @pytest.mark.parametrize(
     "proxy_headers, forwarded, secure",
     [(False, {}, False), (False, {"X-Forwarded-Proto": "https"}, False), (True, {"X-Forwarded-Proto": "https"}, True)],

@@ -5,6 +5,8 @@ and nothing written outside the library (crafted archives aim at a folder beside
 from __future__ import annotations
 
 import gzip
+import hashlib
+import io
 import json
 import shutil
 import tarfile
@@ -221,6 +223,24 @@ def archive_bad_manifest_hash(c: Ctx):
     return ["import-archive", str(p)], "manifest-edited.tar"
 
 
+def archive_flac_bomb(c: Ctx):
+    """A few KB of FLAC that decodes to minutes of 8-channel audio, under its entry's rate and a
+    matching sha256: refused from the header, never decoded (found by the security review)."""
+    man, _ = archives.read(c.arch)
+    entry = man["voices"][0]
+    buf = io.BytesIO()
+    sr = entry["voice"]["sample_rate"]
+    sf.write(buf, np.zeros((sr * 120, 8), dtype="float32"), sr, format="FLAC")
+    bomb = buf.getvalue()
+    name = entry["audio"]
+
+    def edit(m):
+        m["voices"][0]["sha256"] = hashlib.sha256(bomb).hexdigest()
+
+    p = _arch(c, "flac-bomb.tar", manifest=edit, replace={name: bomb})
+    return ["import-archive", str(p)], "flac-bomb.tar"
+
+
 def archive_truncated(c: Ctx):
     p = c.tmp / "truncated.tar"
     data = c.arch.read_bytes()
@@ -322,6 +342,7 @@ CASES: list[Callable[[Ctx], tuple[list[str], str]]] = [
     archive_device,
     archive_bad_audio_hash,
     archive_bad_manifest_hash,
+    archive_flac_bomb,
     archive_truncated,
     archive_manifest_not_json,
     archive_gzip_bomb,
