@@ -190,7 +190,7 @@ def test_closed_sessions_are_dropped_and_release_their_vad(tmp_path):
         url = srv.url.replace("http", "ws") + "/ws"
         for _ in range(5):
             asyncio.run(one(url))
-        assert wait_closed(app)
+            assert wait_closed(app)  # the server drops the session just after the client left
     gc.collect()
     assert [r() for r in refs] == [None] * 5  # nothing else holds a finished session
 
