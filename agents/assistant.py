@@ -245,7 +245,8 @@ class Assistant:
         """The user barged in while the last reply was playing: keep in the conversation only
         what was heard. `texts`/`durations` describe the reply's audio chunks in order (a chunk's
         text when the speaker knew it); `seconds` is how much of the reply was played."""
-        with self.threads.lock(check_thread_id(thread_id)):
+        # best effort (the full reply stays when it cannot): never wait long behind another turn
+        with self.threads.lock(check_thread_id(thread_id), wait_s=min(5.0, self.threads.wait_s)):
             self._mark_heard(thread_id, seconds, texts, durations)
 
     def _mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],

@@ -87,6 +87,7 @@ class TurnRecord:
     # the reply's audio chunks as sent to the sink: (text when known, seconds)
     chunks: list[tuple[str | None, float]] = field(default_factory=list)
     heard_seconds: float | None = None  # set by a barge-in during this reply
+    stream: Any = None  # the turn's event generator while it runs
 
 
 class LiveSession:
@@ -320,6 +321,7 @@ class LiveSession:
             stream = self.assistant.stream_turn(
                 audio, SAMPLE_RATE, thread_id=self.thread_id, voice_id=voice, cancel=cancel
             )
+            rec.stream = stream  # closed in `finally`: it holds the conversation's turn lock
             for ev in stream:
                 kind = getattr(ev, "type", None)
                 if kind == "audio_chunk":
@@ -348,6 +350,10 @@ class LiveSession:
             rec.error = f"{type(e).__name__}: {e}"
             self._emit(Error(message=rec.error, turn=rec.index))
         finally:
+            close = getattr(rec.stream, "close", None)
+            if close is not None:
+                close()  # a turn left by an exception or cancel lets go of the conversation now
+            rec.stream = None
             rec.done_time = time.perf_counter()
             if rec.heard_seconds is not None:
                 self._keep_heard(rec)
