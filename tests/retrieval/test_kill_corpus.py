@@ -141,7 +141,7 @@ def test_kill_corpus_add(tmp_path: Path, forkserver, minilm) -> None:
     assert set(acked) <= {d[1] for d in state["documents"]}
     assert not [p.name for p in root.iterdir() if p.name.startswith(".")], "temporaries left"
     assert kills >= WARM_KILLS + 1
-    assert min(fractions) < 0.3 and max(fractions) > 0.8, (seed, fractions)
+    assert min(fractions) < 0.3 and max(fractions) > 0.6, (seed, fractions)  # kills spread over the add
     print(
         f"seed {seed}: {kills} kills, {len(acked)} acknowledged adds, "
         f"median warm add {statistics.median(durations):.2f} s"
