@@ -21,7 +21,15 @@ import typer  # noqa: E402
 # resemblyzer -> webrtcvad imports pkg_resources, which warns on every run
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
-from assistant import cli_corpus, cli_live, cli_stepaudio2, cli_threads, cli_token2wav, cli_voices  # noqa: E402
+from assistant import (  # noqa: E402
+    cli_corpus,
+    cli_live,
+    cli_stepaudio2,
+    cli_threads,
+    cli_token2wav,
+    cli_voices,
+    cli_voices_curation,  # noqa: E402,F401  (its commands join cli_voices.voices_app)
+)
 from assistant.errors import UserError  # noqa: E402
 from core.settings import SettingsError  # noqa: E402
 

@@ -360,7 +360,6 @@ def remove_cmd(
 
 
 def register(app: typer.Typer, model_app: typer.Typer) -> None:
-    """Add `stepvox voices ...` to the root app."""
-    from assistant import cli_voices_curation  # noqa: F401  (its commands join voices_app)
-
+    """Add `stepvox voices ...` to the root app (assistant.cli imports cli_voices_curation,
+    whose commands join `voices_app`)."""
     app.add_typer(voices_app, name="voices")

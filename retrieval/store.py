@@ -3,16 +3,14 @@
 On disk, under `root` (normally $STEPVOX_HOME/corpora, 0700):
 
     corpus.sqlite          documents and chunks, plus meta (embedder, dimension, generation)
-    dense-<gen>.faiss      FAISS IndexIDMap2(IndexFlatIP) over normalised embeddings;
-                           FAISS ids are the chunk ids of the SQLite table
+    dense-<gen>.faiss      FAISS IndexIDMap2(IndexFlatIP), ids = the SQLite chunk ids
     bm25-<gen>/            the bm25s index and the chunk id of each of its rows
     writer.lock            held by the one process writing (retrieval.writer_lock)
 
-A change is made by one writer at a time: it takes the writer lock, reads the committed
-generation and its indexes, writes the next generation's files (retrieval.index_files),
-commits the rows and the new generation number in one SQLite transaction, then deletes
-older files. Readers check the committed generation on every search and reload when it
-moved; an interrupted write leaves the committed generation as it was.
+One writer at a time: it takes the writer lock, reads the committed generation, writes the
+next generation's files (retrieval.index_files), commits rows and generation number in one
+SQLite transaction, then deletes older files. Readers reload when the generation moved; an
+interrupted write leaves the committed generation as it was.
 """
 
 from __future__ import annotations
@@ -48,7 +46,6 @@ from retrieval.types import IngestReport, Passage
 from retrieval.writer_lock import WriterLock
 
 Progress = Callable[[int, int, str], None]
-
 __all__ = ["CorpusStore", "PendingDocument", "Progress"]
 
 
