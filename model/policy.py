@@ -68,6 +68,7 @@ class ToolSpec(BaseModel):
     fallback: str | None = None  # tool to try when this one's extractive answer is unsure
     lookup: int | None = None  # order among tools an unmatched information question goes to
     clarify: str | None = None  # what to ask when the tool fits but its arguments are missing
+    approval: bool = False  # a person approves each call before it runs
 
 
 class VoiceSpec(BaseModel):

@@ -15,6 +15,8 @@ A tool tells a router without a language model what it needs in `tool.metadata`:
     lookup      order (0 first) among the tools an information question that matches
                 nothing goes to
     clarify     what to ask when the tool fits but its arguments are not in the request
+    approval    True: a person approves each call before it runs (the turn pauses on a
+                LangGraph interrupt until `Assistant.resume`)
 
 `agents.tools.tool_specs` reads them into `model.policy.ToolSpec`.
 """
@@ -31,7 +33,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 META_KEYS = (
     "examples", "cues", "parse", "say", "say_error", "explicit", "extractive", "fallback",
-    "lookup", "clarify",
+    "lookup", "clarify", "approval",
 )  # fmt: skip
 
 
