@@ -1,8 +1,14 @@
 """`Assistant`: the graph, its checkpointer and its tools behind two calls.
 
 `stream_turn(samples, rate, thread_id=...)` yields `model.events` as the turn runs;
-`respond(...)` runs a turn and returns its `TurnResult`. Audio arrives decoded (16 kHz
-mono float32 is what the graph stores; other rates are resampled here).
+`respond(...)` runs a turn and returns its `TurnResult`; `astream_turn` / `arespond` are
+their async forms. Audio arrives decoded (16 kHz mono float32 is what the graph stores;
+other rates are resampled here).
+
+A turn that needs a person (a tool call waiting for approval, a handoff to a human) pauses:
+it says so, ends with `TurnResult.waiting`, and the conversation stays paused (in the
+checkpoint, across restarts) until `resume(thread_id, decision)`. While it waits, a spoken
+"yes"/"no" is the approval decision; anything else is answered with what it waits for.
 
 A turn holds its conversation (`ThreadStore.lock`: across processes too) from start to end,
 heals what an older version left half-written (`agents.repair`), and is checkpointed once,
@@ -24,27 +30,33 @@ import numpy as np
 from langchain_core.messages import AIMessage, RemoveMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.types import Command
 
+from agents.aio import aiterate
+from agents.approval import DecisionError, decisions, spoken_decision, waiting_of, waiting_sentence
 from agents.graph import build_graph
 from agents.messages import from_langchain, to_langchain
 from agents.record import TurnRecorder
 from agents.recordings import thread_audio_dir, write_wav
 from agents.repair import whole_turns
+from agents.speaking import speak_text
 from agents.state import TurnContext
 from agents.threads import ThreadStore, check_thread_id
 from agents.tools import default_tools, voice_spec_from_attrs
+from agents.tools.handoff import operator_answer
 from core.audio import resample, to_mono
 from core.settings import get_settings
 from model.embedded.asr import WhisperASR
 from model.embedded.vad import trim
-from model.events import Event, TurnDone, TurnResult
+from model.events import Event, TextDelta, Transcript, TurnDone, TurnResult, Waiting
 from model.messages import AudioPart, AudioTokensPart, Message, TextPart
-from model.policy import CancelToken, Policy
+from model.policy import CancelToken, Policy, VoiceSpec
 from model.registry import get_policy
 from retrieval import CorpusStore
 from voices import VoiceLibrary
 
 MAX_TOOL_ROUNDS = 4
+ESCALATE_AFTER = 3  # unsure replies in a row before a person is asked to help
 
 
 class Assistant:
@@ -60,6 +72,7 @@ class Assistant:
         reranker: str | None = None,
         turn_wait_s: float = 120.0,
         retention_days: float | None = None,
+        escalate_after: int = ESCALATE_AFTER,
     ) -> None:
         self.policy = policy
         self.home = Path(home)
@@ -79,8 +92,10 @@ class Assistant:
         # listen + respond, a tools + respond pair per round, and one step to spare: the
         # respond node stops calling tools when fewer than 3 steps remain
         self.recursion_limit = 3 + 2 * max(0, max_tool_rounds)
+        self.transcriber = WhisperASR().transcribe_file
         self.graph = build_graph(
-            policy, self.tools, self.checkpointer, transcriber=WhisperASR().transcribe_file
+            policy, self.tools, self.checkpointer, transcriber=self.transcriber,
+            escalate_after=escalate_after,
         )
 
     @classmethod
@@ -207,7 +222,9 @@ class Assistant:
     def _turn(self, t_start, audio, sample_rate, thread_id, text, voice_id, cancel,
               out_path) -> Iterator[Event]:
         config = self._config(thread_id)
-        self._make_whole(config)  # a turn an older version left half-written
+        waiting = self.waiting(thread_id)
+        if waiting is None:
+            self._make_whole(config)  # a turn an older version left half-written
         if voice_id:
             self._set_voice(thread_id, voice_id)
         where = thread_audio_dir(self.audio_dir, thread_id)
@@ -218,20 +235,48 @@ class Assistant:
         if text or audio is None:
             parts.append(TextPart(text=text or ""))
         msg = Message(role="user", parts=parts, id=f"user-{uuid.uuid4().hex[:12]}")
-        voice = self.voice_of(thread_id) or {}
-        rec = TurnRecorder(policy=self.policy.name, thread=thread_id,
-                           voice=voice.get("voice_id"), transcript=text or "", started=t_start)
+        rec = self._recorder(thread_id, text or "", t_start)
         ctx = TurnContext(cancel=cancel, audio_dir=str(where))
+        out = out_path or where / f"reply-{uuid.uuid4().hex[:12]}.wav"
+        if waiting is None:
+            yield from self._run({"messages": [to_langchain(msg)]}, thread_id, ctx, rec, out)
+            return
+        # paused for a person: a spoken yes/no decides an approval; the rest hears what it waits for
+        heard = text if text else self.transcriber(parts[0].path)
+        rec.add(Transcript(text=heard))
+        yield Transcript(text=heard)
+        decision = spoken_decision(heard) if waiting.kind == "approval" else None
+        if decision is None:
+            yield from self._say_waiting(waiting, thread_id, rec, out)
+            return
+        yield from self._run(Command(resume=decision), thread_id, ctx, rec, out, waiting)
+
+    def _recorder(self, thread_id: str, transcript: str, t_start: float) -> TurnRecorder:
+        voice = self.voice_of(thread_id) or {}
+        return TurnRecorder(policy=self.policy.name, thread=thread_id,
+                            voice=voice.get("voice_id"), transcript=transcript, started=t_start)
+
+    def _run(self, graph_input: Any, thread_id: str, ctx: TurnContext, rec: TurnRecorder,
+             out_path: str | Path, resumed: Waiting | None = None) -> Iterator[Event]:
+        """Run the graph (a new turn, or a paused one resumed) and yield its events; a turn
+        that pauses says what it waits for."""
+        config = self._config(thread_id)
+        for call in resumed.calls if resumed else []:
+            rec.add(call)  # the calls a decision let run: their results name them
         head = self.threads.head(thread_id)
         try:
             # one checkpoint, when the turn ends: a kill midway leaves the conversation as it was
-            for ev in self.graph.stream({"messages": [to_langchain(msg)]}, config, context=ctx,
+            for ev in self.graph.stream(graph_input, config, context=ctx,
                                         stream_mode="custom", durability="exit"):
                 rec.add(ev)
                 yield ev
-            if cancel is not None and cancel.cancelled:
+            if ctx.cancel is not None and ctx.cancel.cancelled:
                 rec.cancelled = True
-            result = rec.result(out_path or where / f"reply-{uuid.uuid4().hex[:12]}.wav")
+            waiting = self.waiting(thread_id)
+            if waiting is not None:
+                yield from self._say_waiting(waiting, thread_id, rec, out_path)
+                return
+            result = rec.result(out_path)
         except BaseException:
             # LangGraph saved the state it failed in: forget it (the caller gets the error).
             # Were this process killed first, the next turn's load drops the unfinished turn.
@@ -239,6 +284,91 @@ class Assistant:
                 self.threads.rollback(thread_id, head)
             raise
         yield TurnDone(result=result)
+
+    def _say_waiting(self, waiting: Waiting, thread_id: str, rec: TurnRecorder,
+                     out_path: str | Path) -> Iterator[Event]:
+        events: list[Any] = [waiting, TextDelta(text=waiting_sentence(waiting))]
+        voice = self.voice_of(thread_id)
+        speak_text(self.policy.speaker().segment(VoiceSpec(**voice) if voice else None),
+                   events[-1].text, events.append)
+        for ev in events:
+            rec.add(ev)
+            yield ev
+        result = rec.result(out_path)
+        result.waiting = waiting
+        yield TurnDone(result=result)
+
+    # -- a person in the loop ---------------------------------------------------------------
+    def waiting(self, thread_id: str) -> Waiting | None:
+        """What the conversation is paused for (approval, or a person's answer), or None."""
+        snap = self.graph.get_state(self._config(check_thread_id(thread_id)))
+        return waiting_of(snap.interrupts) if snap else None
+
+    def stream_resume(self, thread_id: str, decision: Any, *, out_path: str | Path | None = None,
+                      cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Continue a paused conversation: for an approval, `decision` approves or denies the
+        calls (True/False, "approve"/"deny", {"approved": bool, "reason": str}, or one of
+        those per call id); for a handoff, it is the person's answer ("text" or
+        {"reply": "text"}), said in the conversation's voice. DecisionError (one line) when
+        the thread waits for nothing or the decision does not fit what it waits for."""
+        t_start = time.perf_counter()
+        with self.threads.lock(check_thread_id(thread_id)):
+            waiting = self.waiting(thread_id)
+            if waiting is None:
+                raise DecisionError(f"thread {thread_id}: not waiting for anyone")
+            if waiting.kind == "approval":
+                decisions(decision, [{"id": c.id} for c in waiting.calls])  # checked first
+            else:
+                try:
+                    operator_answer(decision)
+                except Exception as e:
+                    raise DecisionError(f"reply to thread {thread_id}: {e}") from None
+            where = thread_audio_dir(self.audio_dir, thread_id)
+            rec = self._recorder(thread_id, "", t_start)
+            ctx = TurnContext(cancel=cancel, audio_dir=str(where))
+            out = out_path or where / f"reply-{uuid.uuid4().hex[:12]}.wav"
+            yield from self._run(Command(resume=decision), thread_id, ctx, rec, out, waiting)
+
+    def resume(self, thread_id: str, decision: Any, *, out_path: str | Path | None = None,
+               cancel: CancelToken | None = None) -> TurnResult:
+        return _result(self.stream_resume(thread_id, decision, out_path=out_path, cancel=cancel))
+
+    # -- async ------------------------------------------------------------------------------
+    def astream_turn(self, audio: np.ndarray | None = None, sample_rate: int = 16000, *,
+                     thread_id: str, text: str | None = None, voice_id: str | None = None,
+                     cancel: CancelToken | None = None, out_path: str | Path | None = None):
+        """`stream_turn` as an async iterator (leaving it early cancels the turn)."""
+        cancel = cancel or CancelToken()
+        return aiterate(lambda: self.stream_turn(
+            audio, sample_rate, thread_id=thread_id, text=text, voice_id=voice_id, cancel=cancel,
+            out_path=out_path), cancel)
+
+    async def arespond(self, audio: np.ndarray | None = None, sample_rate: int = 16000, *,
+                       thread_id: str, text: str | None = None, voice_id: str | None = None,
+                       cancel: CancelToken | None = None,
+                       out_path: str | Path | None = None) -> TurnResult:
+        result = None
+        async for ev in self.astream_turn(audio, sample_rate, thread_id=thread_id, text=text,
+                                          voice_id=voice_id, cancel=cancel, out_path=out_path):
+            if isinstance(ev, TurnDone):
+                result = ev.result
+        assert result is not None
+        return result
+
+    def astream_resume(self, thread_id: str, decision: Any, *,
+                       out_path: str | Path | None = None, cancel: CancelToken | None = None):
+        cancel = cancel or CancelToken()
+        return aiterate(lambda: self.stream_resume(thread_id, decision, out_path=out_path,
+                                                   cancel=cancel), cancel)
+
+    async def aresume(self, thread_id: str, decision: Any, *,
+                      out_path: str | Path | None = None) -> TurnResult:
+        result = None
+        async for ev in self.astream_resume(thread_id, decision, out_path=out_path):
+            if isinstance(ev, TurnDone):
+                result = ev.result
+        assert result is not None
+        return result
 
     def mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],
                    durations: list[float]) -> None:
@@ -289,14 +419,9 @@ class Assistant:
         voice_id: str | None = None,
         cancel: CancelToken | None = None,
     ) -> TurnResult:
-        result = None
-        for ev in self.stream_turn(
-            audio, sample_rate, thread_id=thread_id, text=text, voice_id=voice_id, cancel=cancel, out_path=out_path
-        ):
-            if isinstance(ev, TurnDone):
-                result = ev.result
-        assert result is not None
-        return result
+        return _result(self.stream_turn(
+            audio, sample_rate, thread_id=thread_id, text=text, voice_id=voice_id, cancel=cancel,
+            out_path=out_path))
 
     def history(self, thread_id: str) -> list[Any]:
         snap = self.graph.get_state({"configurable": {"thread_id": thread_id}})
@@ -308,3 +433,12 @@ class Assistant:
     def add_corpus(self, paths: list[str | Path], name: str = "default") -> dict[str, Any]:
         report = self.corpus.add([Path(p) for p in paths], name=name)
         return report.model_dump(mode="json")
+
+
+def _result(events: Iterator[Event]) -> TurnResult:
+    result = None
+    for ev in events:
+        if isinstance(ev, TurnDone):
+            result = ev.result
+    assert result is not None
+    return result

@@ -7,8 +7,11 @@
   the first audio went out, and stored on the user message. When LangGraph's
   `remaining_steps` is too low for another tool round, the calls get error results and
   the turn ends with a spoken reply, so no tool call is left without a result.
-- tools: `langgraph.prebuilt.ToolNode` with `tool_events`, which announces each result
-  (and a voice change, when a tool's `Command` updated the voice) on the stream.
+- `approve` (agents.approval) pauses for a person when a call needs approval; `escalate`
+  (agents.escalation) hands the conversation to a person after too many unsure answers.
+- tools: `langgraph.prebuilt.ToolNode` with `tool_events`, which refuses a gated call nobody
+  approved, and announces each result (and a voice change, when a tool's `Command` updated
+  the voice) on the stream.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from agents.approval import gated_names, refusal
+from agents.escalation import HANDOFF, unsure_streak
 from agents.messages import from_langchain, to_langchain
 from agents.recordings import write_wav
 from agents.speaking import Generation, speak_generation, speak_text
@@ -42,7 +47,7 @@ STEP_LIMIT_RESULT = "not run: the turn reached its step limit"
 Transcriber = Callable[[str], str]
 
 
-def _writer() -> Callable[[Any], None]:
+def writer() -> Callable[[Any], None]:
     try:
         return get_stream_writer()
     except RuntimeError:  # called outside a graph run
@@ -66,7 +71,7 @@ def listen(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     new_path = str(Path(part.path).with_suffix("")) + "-vad.wav"
     write_wav(new_path, trimmed, sr)
     part.path, part.duration_s = new_path, round(len(trimmed) / sr, 3)
-    emit = _writer()
+    emit = writer()
     if not found:
         part.transcript = ""  # nothing was said: no recognizer should invent words
         emit(Transcript(text=""))
@@ -106,10 +111,11 @@ def make_respond(
 ) -> Callable[..., dict[str, Any]]:
     """The `respond` node for a policy and its tools' specs."""
     records = RecordTranscripts(transcriber) if transcriber is not None else None
+    gated = gated_names(specs)
 
     def respond(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
         ctx = runtime.context or TurnContext()
-        emit = _writer()
+        emit = writer()
         msgs = [from_langchain(m) for m in state["messages"]]
         user = _last_user(msgs)
         audio = user.parts_of(AudioPart)
@@ -129,8 +135,10 @@ def make_respond(
             policy, msgs, specs, voice=active_voice(state), cancel=ctx.cancel, emit=emit,
             on_first_audio=start_record,
         )
-        # tools and another respond must still fit before LangGraph's limit (remaining >= 1)
-        at_limit = bool(gen.calls) and state.get("remaining_steps", 99) < 3
+        # tools (after approval, when a call needs it) and another respond must still fit
+        # before LangGraph's limit (remaining >= 1)
+        needed = 4 if any(c.name in gated for c in gen.calls) else 3
+        at_limit = bool(gen.calls) and state.get("remaining_steps", 99) < needed
         last = not gen.calls or at_limit  # this generation ends the turn
         updates: list[Any] = []
         if gen.transcript is not None and unheard is not None:
@@ -163,6 +171,8 @@ def _reply_message(gen: Generation) -> Any:
     ai = to_langchain(Message(role="assistant", parts=parts, id=f"ai-{uuid.uuid4().hex[:12]}"))
     if gen.cancelled:
         ai.response_metadata["interrupted"] = True
+    elif not gen.calls and gen.done.info.get("unsure"):
+        ai.response_metadata["unsure"] = True  # counted by the escalation rule
     return ai
 
 
@@ -179,17 +189,31 @@ def _stop_at_step_limit(gen: Generation, policy: Policy, state: AgentState, emit
     return out
 
 
-def route(state: AgentState) -> str:
-    last = state["messages"][-1] if state.get("messages") else None
-    return "tools" if isinstance(last, AIMessage) and last.tool_calls else "__end__"
+def make_route(specs: list[ToolSpec], escalate_after: int = 0) -> Callable[[AgentState], str]:
+    """After `respond`: tool calls go to `approve` (when one needs a person) or `tools`; a
+    turn that ends unsure for the `escalate_after`-th time in a row goes to `escalate` (when
+    the tool set can hand off to a person); anything else ends the turn."""
+    gated = gated_names(specs)
+    can_escalate = escalate_after > 0 and any(s.name == HANDOFF for s in specs)
+
+    def route(state: AgentState) -> str:
+        last = state["messages"][-1] if state.get("messages") else None
+        if isinstance(last, AIMessage) and last.tool_calls:
+            return "approve" if any(c["name"] in gated for c in last.tool_calls) else "tools"
+        if can_escalate and unsure_streak(state["messages"]) >= escalate_after:
+            return "escalate"
+        return "__end__"
+
+    return route
 
 
 def tool_events(request: ToolCallRequest, execute: Callable[[ToolCallRequest], Any]) -> Any:
     """`ToolNode(wrap_tool_call=...)`: run one call, then announce its result and any voice
     change its `Command` made (from the update, whatever the tool's name)."""
-    emit = _writer()
+    emit = writer()
     t0 = time.perf_counter()
-    out = execute(request)
+    gated = request.tool is not None and (request.tool.metadata or {}).get("approval")
+    out = (refusal(request.tool_call, request.state) if gated else None) or execute(request)
     emit(Timing(stage="tools", ms=round((time.perf_counter() - t0) * 1000, 1)))
     call = request.tool_call
     messages = out.update.get("messages", []) if isinstance(out, Command) else [out]

@@ -1,7 +1,8 @@
 """The graph's one state schema and the per-turn run context.
 
 State (checkpointed, one thread per conversation): the messages (langchain-core, with our
-typed parts), the active voice, and LangGraph's own `remaining_steps`. Nothing else: the
+typed parts), the active voice, the decisions a person made on tool calls that need approval,
+and LangGraph's own `remaining_steps`. Nothing else: the
 record of a turn (transcript, reply, tool calls, timings) is folded from the event stream
 (`agents.record`), not kept as scratch in the checkpoint.
 
@@ -26,9 +27,15 @@ def last_voice(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[s
     return new
 
 
+def merge_approvals(old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(old or {}), **(new or {})}
+
+
 class AgentState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     voice: Annotated[dict[str, Any] | None, last_voice]  # VoiceSpec dump of the active voice
+    # a person's decisions on tool calls that need approval, by call id (agents.approval)
+    approvals: Annotated[dict[str, Any], merge_approvals]
     remaining_steps: RemainingSteps
 
 

@@ -114,6 +114,17 @@ class Timing(BaseModel):
     ms: float
 
 
+class Waiting(BaseModel):
+    """The turn paused for a person (a LangGraph interrupt): `approval` of the tool calls in
+    `calls` (approve or deny each), or a `handoff` to a human whose answer the conversation
+    waits for (`reason`). The thread stays paused, across restarts, until it is resumed."""
+
+    type: Literal["waiting"] = "waiting"
+    kind: Literal["approval", "handoff"]
+    calls: list[ToolCall] = Field(default_factory=list)
+    reason: str | None = None
+
+
 class ToolCallRecord(BaseModel):
     name: str
     arguments: dict[str, Any]
@@ -133,6 +144,7 @@ class TurnResult(BaseModel):
     thread: str
     timings_ms: dict[str, float] = Field(default_factory=dict)
     info: dict[str, Any] = Field(default_factory=dict)
+    waiting: Waiting | None = None  # the turn paused for a person (approval or handoff)
 
 
 class TurnDone(BaseModel):
@@ -242,6 +254,7 @@ Event = Annotated[
     | ToolResult
     | VoiceChanged
     | Timing
+    | Waiting
     | TurnDone
     | SpeechStarted
     | SpeechEnded

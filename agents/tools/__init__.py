@@ -22,6 +22,7 @@ from agents.tools import (
     calculator,
     get_current_time,
     get_weather,
+    handoff,
     retrieve_knowledge,
     web_search,
 )
@@ -64,6 +65,7 @@ def default_tools(
         get_weather.make_tool(timeout),
         retrieve_knowledge.make_tool(corpus_ref),
         audio_search.make_tool(voices_ref),
+        handoff.make_tool(),
     ]
     return ToolSet(tools, [corpus_ref, voices_ref])
 

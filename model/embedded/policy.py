@@ -101,6 +101,7 @@ class EmbeddedPolicy:
             text = spec.clarify if spec and spec.clarify else "Sorry, I didn't catch that. Could you say it again?"
             yield from self._say(text, route.score, info)
         else:
+            info["unsure"] = {"refused": True}
             yield from self._say(answer.REFUSAL, route.score, info)
 
     def _say(self, text: str, confidence: float, info: dict[str, Any] | None = None) -> Iterator[PolicyEvent]:
