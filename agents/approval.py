@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.tools import BaseTool
 from langgraph.types import Interrupt, interrupt
 
 from agents.state import AgentState
 from model.events import ToolCall, Waiting
 from model.policy import ToolSpec
 
+INTERRUPT = "__interrupt__"  # the channel LangGraph keeps a pending interrupt in (private there)
 DENIED = "not run: the person did not approve it"
 UNASKED = "not run: it needs a person's approval, and none was asked"
 
@@ -40,6 +42,18 @@ class DecisionError(ValueError):
     """A decision that is not one (one line); bad input."""
 
     exit_code = 2
+
+
+def needing_approval(tools: list[BaseTool], names: Iterable[str]) -> list[BaseTool]:
+    """The tools, those named marked as needing approval (copies: the given tools are not
+    changed). ValueError (one line) for a name no tool has."""
+    names = set(names)
+    unknown = names - {t.name for t in tools}
+    if unknown:
+        raise ValueError(f"approve_tools: no tool named {sorted(unknown)[0]!r} "
+                         f"(tools: {', '.join(t.name for t in tools)})")
+    return [t.model_copy(update={"metadata": {**(t.metadata or {}), "approval": True}})
+            if t.name in names else t for t in tools]
 
 
 def gated_names(specs: Iterable[ToolSpec]) -> set[str]:
@@ -118,6 +132,19 @@ def waiting_of(interrupts: Iterable[Interrupt]) -> Waiting | None:
         if isinstance(value, dict) and value.get("type") == "waiting":
             return Waiting.model_validate(value)
     return None
+
+
+def waiting_in(checkpointer: Any, thread_id: str) -> Waiting | None:
+    """What a thread waits for, read from its newest checkpoint alone (no graph, no model:
+    for listing conversations)."""
+    tup = checkpointer.get_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+    if tup is None:
+        return None
+    found: list[Any] = []
+    for _task, channel, value in tup.pending_writes or ():
+        if channel == INTERRUPT:
+            found += list(value) if isinstance(value, list | tuple) else [value]
+    return waiting_of(found)
 
 
 def spoken_decision(text: str) -> bool | None:

@@ -33,7 +33,14 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.types import Command
 
 from agents.aio import aiterate
-from agents.approval import DecisionError, decisions, spoken_decision, waiting_of, waiting_sentence
+from agents.approval import (
+    DecisionError,
+    decisions,
+    needing_approval,
+    spoken_decision,
+    waiting_of,
+    waiting_sentence,
+)
 from agents.graph import build_graph
 from agents.messages import from_langchain, to_langchain
 from agents.record import TurnRecorder
@@ -73,6 +80,7 @@ class Assistant:
         turn_wait_s: float = 120.0,
         retention_days: float | None = None,
         escalate_after: int = ESCALATE_AFTER,
+        approve_tools: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.policy = policy
         self.home = Path(home)
@@ -87,7 +95,7 @@ class Assistant:
         self.voices = VoiceLibrary(self.home / "voices")
         if tools is None:
             tools = default_tools(self.home, tool_timeout_s, corpus=self.corpus, voices=self.voices)
-        self.tools = [*tools, *(extra_tools or [])]
+        self.tools = needing_approval([*tools, *(extra_tools or [])], approve_tools)
         self.checkpointer = self.threads.saver
         # listen + respond, a tools + respond pair per round, and one step to spare: the
         # respond node stops calling tools when fewer than 3 steps remain
@@ -134,6 +142,7 @@ class Assistant:
             get_policy(name, **opts), settings.home, extra_tools=extra_tools,
             tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
             turn_wait_s=settings.turn_wait_s, retention_days=settings.retention_days,
+            escalate_after=settings.escalate_after, approve_tools=settings.approve_tools,
         )  # fmt: skip
 
     def warmup(self) -> None:

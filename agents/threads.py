@@ -30,6 +30,8 @@ from typing import Any
 import filelock
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from agents.approval import waiting_in
+from agents.messages import from_langchain
 from agents.recordings import referenced, remove, thread_audio_dir, thread_of_dir, tree_size
 from core.settings import private_dir
 from core.thread_ids import shown, thread_id_problem
@@ -61,6 +63,7 @@ class ThreadInfo:
     turns: int
     last_activity: datetime | None
     audio_bytes: int
+    waiting: dict[str, Any] | None = None  # what it is paused for (a Waiting dump), if anything
 
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -173,8 +176,27 @@ class ThreadStore:
             d = thread_audio_dir(self.audio_dir, thread_id, create=False)
             last = datetime.fromtimestamp(d.stat().st_mtime, UTC) if d.exists() else None
         files = self._recordings(thread_id, messages, others or set())
+        waiting = waiting_in(self.saver, thread_id) if tup is not None else None
         return ThreadInfo(id=thread_id, turns=sum(m.type == "human" for m in messages),
-                          last_activity=last, audio_bytes=sum(tree_size(p) for p in files))
+                          last_activity=last, audio_bytes=sum(tree_size(p) for p in files),
+                          waiting=waiting.model_dump(mode="json") if waiting else None)
+
+    def show(self, thread_id: str) -> dict[str, Any]:
+        """A conversation as plain data: its messages (role, text, tool calls, results) and
+        what it waits for. ThreadError when there is no such conversation."""
+        check_thread_id(thread_id)
+        if self._latest(thread_id) is None:
+            raise ThreadError(f"thread {shown(thread_id)}: no such conversation")
+        out = []
+        for m in map(from_langchain, self.messages(thread_id)):
+            d: dict[str, Any] = {"role": m.role, "text": m.text}
+            if m.tool_calls:
+                d["tool_calls"] = [{"id": c.id, "name": c.name, "arguments": c.arguments}
+                                   for c in m.tool_calls]
+            out.append(d)
+        waiting = waiting_in(self.saver, thread_id)
+        return {"id": thread_id, "messages": out,
+                "waiting": waiting.model_dump(mode="json") if waiting else None}
 
     def list(self) -> list[ThreadInfo]:
         """Every conversation, the most recently active first."""
@@ -210,8 +232,10 @@ class ThreadStore:
         """Delete every conversation idle for longer than `older_than_s` (a conversation whose
         turn is running is not idle: it is skipped)."""
         cutoff = (now or datetime.now(UTC)).timestamp() - older_than_s
+        # a conversation paused for a person is not finished: it is kept until answered
         old = [i for i in (self.info(t) for t in self.ids())
-               if i.last_activity is not None and i.last_activity.timestamp() < cutoff]
+               if i.last_activity is not None and i.last_activity.timestamp() < cutoff
+               and i.waiting is None]
         others = self._referenced_by_others({i.id for i in old})
         gone = []
         for i in old:

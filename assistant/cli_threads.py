@@ -1,14 +1,19 @@
-"""`stepvox threads list|delete` and `stepvox prune --older-than`: what is kept of the
-conversations, and forgetting them (checkpoints and recordings together; agents.threads)."""
+"""`stepvox threads list|show|delete|approve|deny|reply` and `stepvox prune --older-than`:
+what is kept of the conversations, answering the ones paused for a person (agents.approval),
+and forgetting them (checkpoints and recordings together; agents.threads)."""
 
 from __future__ import annotations
 
 import json
 import re
+import uuid
+from pathlib import Path
 from typing import Any
 
 import typer
 
+from assistant.cli_inputs import OutputWav, check_thread
+from assistant.cli_turns import _run_turn, _settings, waiting_line
 from assistant.errors import UserError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -73,9 +78,82 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             print("no conversations")
             return
         width = max(6, *(len(i.id) for i in infos))
-        print(f"{'THREAD':{width}}  {'TURNS':>5}  {'LAST ACTIVITY':20}  AUDIO")
+        print(f"{'THREAD':{width}}  {'TURNS':>5}  {'LAST ACTIVITY':20}  {'AUDIO':>9}  WAITING")
         for i in infos:
-            print(f"{i.id:{width}}  {i.turns:>5}  {_when(i):20}  {_size(i.audio_bytes)}")
+            w = i.waiting["kind"] if i.waiting else "-"
+            print(f"{i.id:{width}}  {i.turns:>5}  {_when(i):20}  {_size(i.audio_bytes):>9}  {w}")
+
+    @threads_app.command("show")
+    def show_thread(
+        thread_id: str = typer.Argument(..., metavar="ID", help="the conversation's thread id"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    ) -> None:
+        """A conversation's turns (text, tool calls and results) and what it waits for."""
+        from agents.threads import ThreadError
+
+        store = _store()
+        try:
+            doc = store.show(thread_id)
+        except ThreadError as e:
+            raise UserError(str(e)) from None
+        finally:
+            store.close()
+        if as_json:
+            print(json.dumps(doc, indent=2, ensure_ascii=False))
+            return
+        for m in doc["messages"]:
+            line = m["text"]
+            if m.get("tool_calls"):
+                line += " " + ", ".join(f"[calls {c['name']}({json.dumps(c['arguments'])})]"
+                                        for c in m["tool_calls"])
+            print(f"{m['role']:>9}: {line.strip()}")
+        if doc["waiting"]:
+            from model.events import Waiting
+
+            print(f"  waiting: {waiting_line(Waiting.model_validate(doc['waiting']))}")
+
+    def _answer(thread_id: str, decision: Any, output: Path | None, as_json: bool) -> None:
+        check_thread(thread_id)
+        settings = _settings(None, None, None)
+        if output is None:
+            from agents.recordings import thread_audio_dir
+
+            output = thread_audio_dir(settings.audio_dir, thread_id) / f"reply-{uuid.uuid4().hex[:12]}.wav"
+        with OutputWav(output) as out:
+            _run_turn(settings, thread_id, None, out, as_json, resume=decision)
+
+    out_help = "reply WAV to write (default: in the conversation's recordings)"
+
+    @threads_app.command("approve")
+    def approve(
+        thread_id: str = typer.Argument(..., metavar="ID", help="a conversation waiting for approval"),
+        output: Path | None = typer.Option(None, "-o", "--output", help=out_help),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    ) -> None:
+        """Approve the tool calls a conversation waits on; they run and the reply is spoken."""
+        _answer(thread_id, {"approved": True}, output, as_json)
+
+    @threads_app.command("deny")
+    def deny(
+        thread_id: str = typer.Argument(..., metavar="ID", help="a conversation waiting for approval"),
+        reason: str | None = typer.Option(None, "--reason", help="why (the assistant hears it)"),
+        output: Path | None = typer.Option(None, "-o", "--output", help=out_help),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    ) -> None:
+        """Deny the tool calls a conversation waits on; they never run."""
+        _answer(thread_id, {"approved": False, "reason": reason}, output, as_json)
+
+    @threads_app.command("reply")
+    def reply(
+        thread_id: str = typer.Argument(..., metavar="ID", help="a conversation handed to a person"),
+        text: str = typer.Argument(..., help="the person's answer, said in the conversation's voice"),
+        output: Path | None = typer.Option(None, "-o", "--output", help=out_help),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    ) -> None:
+        """Answer a conversation that was handed to a person (handoff_to_human)."""
+        if not text.strip():
+            raise UserError("threads reply: the answer is empty")
+        _answer(thread_id, {"reply": text}, output, as_json)
 
     @threads_app.command("delete")
     def delete_thread(

@@ -68,7 +68,10 @@ def _check_voice(settings, voice: str | None) -> None:
         )
 
 
-def _run_turn(settings, thread: str, voice: str | None, out: OutputWav, as_json: bool, **turn: Any) -> None:
+def _run_turn(settings, thread: str, voice: str | None, out: OutputWav, as_json: bool,
+              resume: Any = None, **turn: Any) -> None:
+    """Run a turn (or, with `resume`, continue a paused conversation with that decision) and
+    print its record."""
     from rich.console import Console
 
     from agents import Assistant
@@ -91,7 +94,11 @@ def _run_turn(settings, thread: str, voice: str | None, out: OutputWav, as_json:
                 except KeyError:
                     raise UserError(f"--voice {shown(voice)}: no such voice in the voice library") from None
             result = None
-            for ev in asst.stream_turn(thread_id=thread, out_path=out.tmp, **turn):
+            if resume is not None:
+                events = asst.stream_resume(thread, resume, out_path=out.tmp)
+            else:
+                events = asst.stream_turn(thread_id=thread, out_path=out.tmp, **turn)
+            for ev in events:
                 if status:
                     if isinstance(ev, Transcript):
                         status.update(f"heard: {ev.text}")
@@ -117,6 +124,16 @@ def _run_turn(settings, thread: str, voice: str | None, out: OutputWav, as_json:
         print(f"tool:      {c.name}({json.dumps(c.arguments, ensure_ascii=False)}) -> {c.result[:160]}")
     print(f"assistant: {result.reply_text}")
     print(f"audio:     {result.reply_audio}  (voice {result.voice}, policy {result.policy})")
+    if result.waiting is not None:
+        print(f"waiting:   {waiting_line(result.waiting)}  (stepvox threads "
+              f"{'approve|deny' if result.waiting.kind == 'approval' else 'reply'} {thread})")
+
+
+def waiting_line(w: Any) -> str:
+    if w.kind == "handoff":
+        return f"for a person's answer{f' ({w.reason})' if w.reason else ''}"
+    calls = ", ".join(f"{c.name}({json.dumps(c.arguments, ensure_ascii=False)})" for c in w.calls)
+    return f"for approval of {calls}"
 
 
 def register(app: typer.Typer, model_app: typer.Typer) -> None:

@@ -98,14 +98,32 @@ class Settings(BaseSettings):
         description="Host names (besides loopback) the server answers to and whose pages may call it, "
         'comma-separated, e.g. `voice.example.org,192.168.1.20`.',
     )
+    approve_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Tools that wait for a person's approval before each call, comma-separated, e.g. "
+        "`web_search,get_weather` (answer with `stepvox threads approve|deny ID`).",
+    )
+    escalate_after: int = Field(
+        3, ge=0, le=100,
+        description="Hand the conversation to a person after this many unsure answers in a row "
+        "(0: never). A user can always ask for a person.",
+    )
     max_upload_mb: float = Field(20.0, gt=0, le=1024, description="Largest upload `POST /api/corpus` accepts, in MB.")
     max_sessions: int = Field(16, gt=0, le=1024, description="Most live WebSocket sessions the server holds at once.")
 
-    @field_validator("allowed_hosts", mode="before")
+    @field_validator("allowed_hosts", "approve_tools", mode="before")
     @classmethod
     def _hosts(cls, v):
         if isinstance(v, str):
             v = [h.strip() for h in v.split(",") if h.strip()]
+        return v
+
+    @field_validator("approve_tools")
+    @classmethod
+    def _tool_names(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not re.match(r"^[A-Za-z0-9_.\-]{1,64}$", t):
+                raise ValueError(f"{t[:40]!r} is not a tool name")
         return v
 
     @field_validator("allowed_hosts")
