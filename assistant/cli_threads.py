@@ -113,8 +113,23 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             print(f"  waiting: {waiting_line(Waiting.model_validate(doc['waiting']))}")
 
     def _answer(thread_id: str, decision: Any, output: Path | None, as_json: bool) -> None:
+        from agents.threads import ThreadError
+
         check_thread(thread_id)
         settings = _settings(None, None, None)
+        store = _store()  # what it waits for is told before any model loads
+        try:
+            waiting = store.show(thread_id)["waiting"]
+        except ThreadError as e:
+            raise UserError(str(e)) from None
+        finally:
+            store.close()
+        want = "handoff" if "reply" in decision else "approval"
+        if waiting is None:
+            raise UserError(f"thread {thread_id}: not waiting for anyone")
+        if waiting["kind"] != want:
+            use = "threads reply ID TEXT" if waiting["kind"] == "handoff" else "threads approve|deny ID"
+            raise UserError(f"thread {thread_id}: waits for {waiting['kind']}, not {want} (use {use})")
         if output is None:
             from agents.recordings import thread_audio_dir
 
