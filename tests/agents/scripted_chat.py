@@ -7,7 +7,8 @@ Replies (`mode`):
 - "tool": a request whose last message is not a tool result gets "Let me work that out. "
   and a call of `tool` (default `calculator`) with `arguments`, its JSON arguments cut in two
   deltas as servers stream them; one that ends with a tool result gets `answer` (two
-  sentences by default), one delta at a time, `chunk_delay_s` apart;
+  sentences by default), one delta at a time, `chunk_delay_s` apart; `raw_arguments` sends
+  that text as the call's arguments instead (e.g. JSON cut short);
 - "status": an HTTP error (`status`, `body`); "garbage": HTTP 200 with an HTML page;
   "bad-json": an event whose data is not JSON.
 
@@ -39,10 +40,12 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
 class ScriptedChat:
     def __init__(self, mode: str = "echo", *, tool: str = "calculator",
                  arguments: dict[str, Any] | None = None,
+                 raw_arguments: str | None = None,
                  answer: str = "It is 391. Anything else?", chunk_delay_s: float = 0.0,
                  status: int = 500, body: bytes = b"model crashed", models: tuple[str, ...] = ("scripted",)) -> None:
         self.mode, self.tool, self.answer = mode, tool, answer
         self.arguments = {"expression": "17 * 23"} if arguments is None else arguments
+        self.raw_arguments = raw_arguments
         self.chunk_delay_s, self.status, self.body, self.models = chunk_delay_s, status, body, models
         self.requests: list[dict[str, Any]] = []
         self.sent_last: list[float] = []  # when each reply's last delta went out
@@ -79,7 +82,7 @@ class ScriptedChat:
                 words = self.answer.split(" ")
                 return [_chunk({"content": w + (" " if i < len(words) - 1 else "")})
                         for i, w in enumerate(words)] + [_chunk({}, "stop")]
-            args = json.dumps(self.arguments)
+            args = self.raw_arguments if self.raw_arguments is not None else json.dumps(self.arguments)
             cut = len(args) // 2
             first = {"index": 0, "id": f"call_{len(self.requests)}", "type": "function",
                      "function": {"name": self.tool, "arguments": args[:cut]}}
