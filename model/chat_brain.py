@@ -93,7 +93,8 @@ def failure(e: Exception, timeout_s: float | None) -> str:
     """What a chat model's exception says about its server, in a few words (the client's
     own exception types differ: the HTTP error under them says it)."""
     for x in _causes(e):
-        code, resp = getattr(x, "status_code", None), getattr(x, "response", None)
+        resp = getattr(x, "response", None)
+        code = getattr(x, "status_code", None) or getattr(resp, "status_code", None)
         if isinstance(code, int) and hasattr(resp, "reason_phrase"):
             try:
                 body = resp.text
@@ -179,9 +180,11 @@ class ChatBrainPolicy:
                 if self.model_name is None:
                     try:
                         names = list_models(self.endpoint, self.api_key, min(10.0, self.timeout_s))
+                    except httpx.TransportError as e:  # down, unreachable: that is the news
+                        raise self._unavailable(failure(e, min(10.0, self.timeout_s))) from None
                     except (httpx.HTTPError, ValueError) as e:
-                        why = str(e) if isinstance(e, ValueError) else failure(e, min(10.0, self.timeout_s))
-                        raise self._unavailable(f"no model named (brain_model) and listing the server's failed: {why}") from None
+                        why = str(e) if isinstance(e, ValueError) else failure(e, None)
+                        raise self._unavailable(f"no model named (brain_model) and GET /models failed: {why}") from None
                     if not names:
                         raise self._unavailable("no model named (brain_model) and the server lists none")
                     self.model_name = names[0]

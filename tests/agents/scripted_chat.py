@@ -12,6 +12,7 @@ Replies (`mode`):
 - "status": an HTTP error (`status`, `body`); "garbage": HTTP 200 with an HTML page;
   "bad-json": an event whose data is not JSON.
 
+`GET /v1/models` lists `models` (None: 404, a server without the list).
 Every chat request's JSON body is kept in `requests`.
 """
 
@@ -42,7 +43,8 @@ class ScriptedChat:
                  arguments: dict[str, Any] | None = None,
                  raw_arguments: str | None = None,
                  answer: str = "It is 391. Anything else?", chunk_delay_s: float = 0.0,
-                 status: int = 500, body: bytes = b"model crashed", models: tuple[str, ...] = ("scripted",)) -> None:
+                 status: int = 500, body: bytes = b"model crashed",
+                 models: tuple[str, ...] | None = ("scripted",)) -> None:
         self.mode, self.tool, self.answer = mode, tool, answer
         self.arguments = {"expression": "17 * 23"} if arguments is None else arguments
         self.raw_arguments = raw_arguments
@@ -55,7 +57,7 @@ class ScriptedChat:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):  # noqa: N802
-                if self.path.rstrip("/").endswith("/models"):
+                if self.path.rstrip("/").endswith("/models") and owner.models is not None:
                     data = {"object": "list", "data": [{"id": m, "object": "model"} for m in owner.models]}
                     owner._send(self, 200, "application/json", json.dumps(data).encode())
                 else:
