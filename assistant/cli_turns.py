@@ -306,9 +306,10 @@ def _gpu(deep: bool) -> str:
 def _brain(s: Any, ready: dict[str, str]) -> dict[str, str]:
     """The active brain: its policy, where it thinks, and whether it answers (servers get one
     `GET /models`, at most 3 s)."""
-    from model.openai_compat import api_base, probe
-
     out = {"policy": s.policy}
+    server = {"chat": s.brain_url, "remote": s.remote_url}.get(s.policy)
+    if server:
+        from model.openai_compat import api_base, probe  # httpx only; none for an offline brain
     if s.policy == "chat" and s.brain_url:
         out["endpoint"] = api_base(s.brain_url)
         out["model"] = s.brain_model or "(the first the server lists)"
