@@ -137,6 +137,15 @@ class Assistant:
                 "temperature": settings.temperature,
                 "token2wav_dir": settings.token2wav_dir,
             }
+        elif name == "chat" and isinstance(policy_options.get("model"), str | None):
+            # the brain server of the settings (a chat model object given instead needs none)
+            opts = {
+                "base_url": settings.brain_url,
+                "model": settings.brain_model,
+                "api_key": settings.brain_api_key,
+                "temperature": settings.temperature,
+                "max_tokens": settings.max_new_tokens,
+            }
         opts.update(policy_options)
         return cls(
             get_policy(name, **opts), settings.home, extra_tools=extra_tools,

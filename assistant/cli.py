@@ -63,7 +63,7 @@ def settings_cmd(
     if markdown:
         print(settings_markdown(), end="")
     else:
-        print(load_settings().model_dump_json(indent=2, exclude={"token", "remote_api_key"}))
+        print(load_settings().model_dump_json(indent=2, exclude={"token", "remote_api_key", "brain_api_key"}))
 
 
 def main() -> None:

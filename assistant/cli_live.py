@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from assistant.cli_turns import BRAIN_MODEL_HELP, BRAIN_URL_HELP
 from assistant.errors import UserError
 
 
@@ -97,12 +98,14 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         ),
         voice: str | None = typer.Option(None, "--voice", help="voice library id or name"),
         policy: str | None = typer.Option(
-            None, "--policy", help="embedded | step-audio-2 | remote"
+            None, "--policy", help="embedded | step-audio-2 | remote | chat"
         ),
         model: Path | None = typer.Option(None, "--model", help="Step-Audio 2 checkpoint directory"),
         remote_url: str | None = typer.Option(
             None, "--remote-url", help="OpenAI-compatible server URL (--policy remote)"
         ),
+        brain_url: str | None = typer.Option(None, "--brain-url", help=BRAIN_URL_HELP),
+        brain_model: str | None = typer.Option(None, "--brain-model", help=BRAIN_MODEL_HELP),
         silence_ms: int = typer.Option(
             700, "--silence-ms", min=100, max=5000, help="silence that ends your turn"
         ),
@@ -142,7 +145,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             resolve_device,
         )
 
-        settings = _settings(policy, model, remote_url)  # bad options: exit 2 before anything
+        settings = _settings(policy, model, remote_url, brain_url, brain_model)  # bad options: exit 2 before anything
         # audio first: a missing PortAudio or device is reported before any model loads
         if input_file is not None:
             if not input_file.is_file():
@@ -229,12 +232,14 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
             None, "--token-file", help="read the access token from this file"
         ),
         policy: str | None = typer.Option(
-            None, "--policy", help="embedded | step-audio-2 | remote"
+            None, "--policy", help="embedded | step-audio-2 | remote | chat"
         ),
         model: Path | None = typer.Option(None, "--model", help="Step-Audio 2 checkpoint directory"),
         remote_url: str | None = typer.Option(
             None, "--remote-url", help="OpenAI-compatible server URL (--policy remote)"
         ),
+        brain_url: str | None = typer.Option(None, "--brain-url", help=BRAIN_URL_HELP),
+        brain_model: str | None = typer.Option(None, "--brain-model", help=BRAIN_MODEL_HELP),
         silence_ms: int = typer.Option(
             700, "--silence-ms", min=100, max=5000, help="silence that ends a turn"
         ),
@@ -254,7 +259,7 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         from assistant.server.auth import resolve_token
         from assistant.server.run import serve_forever
 
-        settings = _settings(policy, model, remote_url)  # bad options: exit 2, nothing served
+        settings = _settings(policy, model, remote_url, brain_url, brain_model)  # bad options: exit 2, nothing served
         given = _token(token, token_file, settings.token)
         _check_bind(host, port)
         tok, generated = resolve_token(host, given)

@@ -22,7 +22,8 @@ from assistant.cli_inputs import OutputWav, check_device, check_option, check_th
 from assistant.errors import UserError
 
 
-def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None):
+def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None,
+              brain_url: str | None = None, brain_model: str | None = None):
     from core.settings import Settings, get_settings
     from model.registry import policy_names
 
@@ -34,6 +35,13 @@ def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None
         updates["model_dir"] = check_option("model_dir", model_dir, "--model")
     if remote_url is not None:
         updates["remote_url"] = check_option("remote_url", remote_url, "--remote-url")
+    if brain_url is not None:
+        if policy is not None and policy != "chat":
+            raise UserError(f"--brain-url is for the chat policy, not --policy {shown(policy)}")
+        updates["brain_url"] = check_option("brain_url", brain_url, "--brain-url")
+        updates["policy"] = "chat"
+    if brain_model is not None:
+        updates["brain_model"] = check_option("brain_model", brain_model, "--brain-model")
     s = s.model_copy(update=updates)
     if s.policy not in policy_names():
         where = "--policy" if policy is not None else "setting STEPVOX_POLICY"
@@ -51,6 +59,10 @@ def _settings(policy: str | None, model_dir: Path | None, remote_url: str | None
         raise UserError(f"--model {model_dir}: model directory not found")
     if s.policy == "remote" and not s.remote_url:
         raise UserError("--policy remote needs --remote-url URL (or STEPVOX_REMOTE_URL)")
+    if s.policy == "chat" and not s.brain_url:
+        raise UserError("--policy chat needs --brain-url URL (or STEPVOX_BRAIN_URL): an OpenAI-compatible chat server")
+    if brain_model is not None and s.policy != "chat":
+        raise UserError(f"--brain-model is for the chat policy, not --policy {shown(s.policy)}")
     return s
 
 
@@ -136,6 +148,10 @@ def waiting_line(w: Any) -> str:
     return f"for approval of {calls}"
 
 
+BRAIN_URL_HELP = "OpenAI-compatible chat server as the brain (Ollama, llama.cpp, vLLM; selects --policy chat)"
+BRAIN_MODEL_HELP = "model name on the --brain-url server (default: the first it lists)"
+
+
 def register(app: typer.Typer, model_app: typer.Typer) -> None:
     @app.command()
     def respond(
@@ -143,16 +159,18 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         output: Path = typer.Option(..., "-o", "--output", help="reply WAV to write"),
         thread: str = typer.Option("default", "--thread", help="conversation id (checkpointed)"),
         voice: str | None = typer.Option(None, "--voice", help="voice library id or name"),
-        policy: str | None = typer.Option(None, "--policy", help="embedded | step-audio-2 | remote"),
+        policy: str | None = typer.Option(None, "--policy", help="embedded | step-audio-2 | remote | chat"),
         model: Path | None = typer.Option(None, "--model", help="Step-Audio 2 checkpoint directory"),
         remote_url: str | None = typer.Option(None, "--remote-url", help="OpenAI-compatible server URL"),
+        brain_url: str | None = typer.Option(None, "--brain-url", help=BRAIN_URL_HELP),
+        brain_model: str | None = typer.Option(None, "--brain-model", help=BRAIN_MODEL_HELP),
         as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
     ) -> None:
         """Answer a spoken question with a spoken reply."""
         from assistant.audio import load_audio
 
         check_thread(thread)
-        settings = _settings(policy, model, remote_url)
+        settings = _settings(policy, model, remote_url, brain_url, brain_model)
         samples, rate = load_audio(input, settings.max_input_seconds)
         _check_voice(settings, voice)
         with OutputWav(output) as out:
@@ -167,13 +185,15 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         policy: str | None = typer.Option(None, "--policy"),
         model: Path | None = typer.Option(None, "--model"),
         remote_url: str | None = typer.Option(None, "--remote-url"),
+        brain_url: str | None = typer.Option(None, "--brain-url", help=BRAIN_URL_HELP),
+        brain_model: str | None = typer.Option(None, "--brain-model", help=BRAIN_MODEL_HELP),
         as_json: bool = typer.Option(False, "--json"),
     ) -> None:
         """Answer a text question with a spoken reply."""
         if not text.strip():
             raise UserError("ask: the question is empty")
         check_thread(thread)
-        settings = _settings(policy, model, remote_url)
+        settings = _settings(policy, model, remote_url, brain_url, brain_model)
         _check_voice(settings, voice)
         with OutputWav(output) as out:
             _run_turn(settings, thread, voice, out, as_json, text=text)
@@ -184,9 +204,14 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
         deep: bool = typer.Option(
             False, "--deep", help="also import every package and ask torch for the GPU (slow: ~10 s)"
         ),
+        brain_url: str | None = typer.Option(None, "--brain-url", help="check this brain server instead"),
+        brain_model: str | None = typer.Option(None, "--brain-model", help=BRAIN_MODEL_HELP),
     ) -> None:
-        """What is installed, which policies can run, and why not (no model is loaded)."""
-        report = diagnose(deep=deep)
+        """What is installed, which policies can run, and why not (no model is loaded); which
+        brain is active and whether it answers (one short request, at most 3 s)."""
+        overrides = {k: check_option(k, v, "--" + k.replace("_", "-"))
+                     for k, v in (("brain_url", brain_url), ("brain_model", brain_model)) if v is not None}
+        report = diagnose(deep=deep, **overrides)
         if as_json:
             print(json.dumps(report, indent=2))
             return
@@ -203,12 +228,14 @@ PACKAGES = {
     "faster_whisper": "faster-whisper", "piper": "piper-tts", "silero_vad": "silero-vad",
     "resemblyzer": "resemblyzer", "onnxruntime": "onnxruntime", "soundfile": "soundfile", "av": "av",
     "ddgs": "ddgs", "sounddevice": "sounddevice", "bm25s": "bm25s", "pypdf": "pypdf",
+    "langchain_openai": "langchain-openai",
 }  # fmt: skip
 NEEDS = {
     "embedded": ("torch", "langgraph", "faiss", "sentence_transformers", "faster_whisper", "piper",
                  "silero_vad", "onnxruntime"),
     "step-audio-2": ("torch", "transformers", "langgraph", "onnxruntime"),
     "remote": ("langgraph", "onnxruntime"),
+    "chat": ("langgraph", "langchain_openai", "faster_whisper", "piper", "silero_vad", "onnxruntime"),
 }  # fmt: skip
 
 
@@ -276,12 +303,32 @@ def _gpu(deep: bool) -> str:
     return (", ".join(names) if names else "none found (CPU only)") + build
 
 
-def diagnose(deep: bool = False) -> dict[str, dict[str, str]]:
+def _brain(s: Any, ready: dict[str, str]) -> dict[str, str]:
+    """The active brain: its policy, where it thinks, and whether it answers (servers get one
+    `GET /models`, at most 3 s)."""
+    out = {"policy": s.policy}
+    server = {"chat": s.brain_url, "remote": s.remote_url}.get(s.policy)
+    if server:
+        from model.openai_compat import api_base, probe  # httpx only; none for an offline brain
+    if s.policy == "chat" and s.brain_url:
+        out["endpoint"] = api_base(s.brain_url)
+        out["model"] = s.brain_model or "(the first the server lists)"
+        out["answers"] = probe(s.brain_url, s.brain_model, s.brain_api_key)
+    elif s.policy == "remote" and s.remote_url:
+        out["endpoint"] = api_base(s.remote_url)
+        out["model"] = s.remote_model
+        out["answers"] = probe(s.remote_url, None, s.remote_api_key)
+    elif s.policy in ready:
+        out["status"] = ready[s.policy]
+    return out
+
+
+def diagnose(deep: bool = False, **overrides: Any) -> dict[str, dict[str, str]]:
     """doctor's report. Reads metadata and files; loads no model and (unless `deep`) imports
     none of the heavy packages."""
     from core.settings import load_settings
 
-    s = load_settings()  # not get_settings(): doctor does not create STEPVOX_HOME
+    s = load_settings(**overrides)  # not get_settings(): doctor does not create STEPVOX_HOME
     pkgs = {m: _package(m, d, deep) for m, d in PACKAGES.items()}
     models = _model_files()
     missing = {m for m, v in pkgs.items() if v.startswith(("MISSING", "BROKEN"))}
@@ -307,6 +354,12 @@ def diagnose(deep: bool = False) -> dict[str, dict[str, str]]:
         policies["remote"] = f"not ready: missing {', '.join(lacking('remote'))}"
     else:
         policies["remote"] = f"server {s.remote_url} (not contacted)"
+    if not s.brain_url:
+        policies["chat"] = "no brain server configured (--brain-url or STEPVOX_BRAIN_URL)"
+    elif lacking("chat"):
+        policies["chat"] = f"not ready: missing {', '.join(lacking('chat'))}"
+    else:
+        policies["chat"] = f"brain server {s.brain_url}"
     try:
         import sounddevice as sd  # cheap; fails when the PortAudio library is missing
 
@@ -314,4 +367,5 @@ def diagnose(deep: bool = False) -> dict[str, dict[str, str]]:
     except Exception as e:
         policies["audio devices"] = f"unavailable ({str(e).splitlines()[0][:60]})"
     home = f"{s.home}" + ("" if s.home.is_dir() else " (not created yet)")
-    return {"home": {"STEPVOX_HOME": home}, "packages": pkgs, "models": models, "policies": policies}
+    return {"home": {"STEPVOX_HOME": home}, "brain": _brain(s, policies), "packages": pkgs,
+            "models": models, "policies": policies}

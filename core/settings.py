@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 import pydantic_settings
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -50,13 +50,27 @@ class Settings(BaseSettings):
         description="Where conversations (SQLite), their recordings, corpora and the voice library live "
         "(created 0700). Default: the platform's user data directory.",
     )
-    policy: str = Field("embedded", description="The brain: `embedded`, `step-audio-2` or `remote`.")
+    policy: str = Field(
+        "embedded",
+        description="The brain: `embedded`, `step-audio-2`, `remote` or `chat` (default `chat` when `brain_url` is set).",
+    )
     model_dir: Path | None = Field(None, description="Step-Audio 2 checkpoint directory (`--model`).")
     remote_url: str | None = Field(
         None, description="OpenAI-compatible Step-Audio 2 server for the `remote` policy (`--remote-url`)."
     )
     remote_model: str = Field("step-audio-2-mini", description="Model name sent to the remote server.")
     remote_api_key: str | None = Field(None, description="Bearer key for the remote server.")
+    # chat policy: a chat model behind an OpenAI-compatible server as the brain
+    brain_url: str | None = Field(
+        None,
+        description="OpenAI-compatible chat server (Ollama, llama.cpp, vLLM, ...) the `chat` policy thinks with "
+        "(`--brain-url`), e.g. `http://127.0.0.1:11434/v1`; setting it selects the `chat` policy unless "
+        "`policy` is set. See docs/brains.md.",
+    )
+    brain_model: str | None = Field(
+        None, description="Model name sent to the brain server (`--brain-model`); unset: the first model it lists."
+    )
+    brain_api_key: str | None = Field(None, description="Bearer key for the brain server (unset: none is sent).")
     # step-audio-2
     device: str = Field("auto", description="Torch device: `auto`, `cpu`, `cuda`, `cuda:N` or `mps`.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
@@ -141,7 +155,7 @@ class Settings(BaseSettings):
             raise ValueError("expected auto, cpu, cuda, cuda:N or mps")
         return v
 
-    @field_validator("remote_url")
+    @field_validator("remote_url", "brain_url")
     @classmethod
     def _remote_url(cls, v: str | None) -> str | None:
         if v is None:
@@ -161,6 +175,19 @@ class Settings(BaseSettings):
         if not v.strip():
             raise ValueError("must not be empty")
         return v
+
+    @field_validator("brain_model")
+    @classmethod
+    def _brain_model(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty (leave it unset for the first model the server lists)")
+        return v
+
+    @model_validator(mode="after")
+    def _brain_selects_chat(self) -> Settings:
+        if self.brain_url and "policy" not in self.model_fields_set:
+            self.policy = "chat"  # a brain server given and no policy named: use it
+        return self
 
     @field_validator("home", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ POLICIES: dict[str, str] = {
     "embedded": "model.embedded.policy:EmbeddedPolicy",
     "step-audio-2": "model.stepaudio2.policy:StepAudio2Policy",
     "remote": "model.remote:RemotePolicy",
+    "chat": "model.chat_brain:ChatBrainPolicy",
 }
 
 

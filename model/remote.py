@@ -36,6 +36,7 @@ import soundfile as sf
 
 from model.events import AudioTokens, Done, PolicyEvent, TextDelta, ToolCall
 from model.messages import AudioPart, Message, TextPart, ToolResultPart
+from model.openai_compat import http_problem
 from model.policy import CancelToken, PolicyUnavailable, ToolSpec, VoiceSpec
 from model.stepaudio2.audio import load_wav_16k
 from model.stepaudio2.parser import (
@@ -117,18 +118,6 @@ def to_openai_messages(messages: list[Message]) -> list[dict[str, Any]]:
                 content_text = f"Error: {r.content}" if r.is_error else r.content
                 out.append({"role": "input", "tool_call_id": r.call_id, "content": content_text})
     return out
-
-
-def _http_problem(e: httpx.HTTPError, timeout_s: float) -> str:
-    """What went wrong on the way to the server, in a few words."""
-    if isinstance(e, httpx.TimeoutException):
-        return f"no answer within {timeout_s:g} s"
-    if isinstance(e, httpx.RemoteProtocolError):
-        return f"the connection broke off ({e})"
-    text = re.sub(r"^\[Errno -?\d+\]\s*", "", str(e)) or type(e).__name__
-    if isinstance(e, httpx.ConnectError):
-        return text[0].lower() + text[1:]
-    return f"{type(e).__name__}: {text}"
 
 
 class RemotePolicy:
@@ -302,7 +291,7 @@ class RemotePolicy:
                                 f"malformed reply: no server-sent events (Content-Type {ctype})"
                             )
             except httpx.HTTPError as e:
-                raise self._unavailable(_http_problem(e, self.timeout_s)) from None
+                raise self._unavailable(http_problem(e, self.timeout_s)) from None
             for ev in scanner.finish():
                 if isinstance(ev, TextOut) and not ev.think:
                     said.append(ev.text)
