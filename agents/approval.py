@@ -24,6 +24,7 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Interrupt, interrupt
 
 from agents.state import AgentState
+from agents.tools.plugins import ToolPluginError
 from model.events import ToolCall, Waiting
 from model.policy import ToolSpec
 
@@ -46,11 +47,11 @@ class DecisionError(ValueError):
 
 def needing_approval(tools: list[BaseTool], names: Iterable[str]) -> list[BaseTool]:
     """The tools, those named marked as needing approval (copies: the given tools are not
-    changed). ValueError (one line) for a name no tool has."""
+    changed). ToolPluginError (one line) for a name no tool has."""
     names = set(names)
     unknown = names - {t.name for t in tools}
     if unknown:
-        raise ValueError(f"approve_tools: no tool named {sorted(unknown)[0]!r} "
+        raise ToolPluginError(f"approve_tools: no tool named {sorted(unknown)[0]!r} "
                          f"(tools: {', '.join(t.name for t in tools)})")
     return [t.model_copy(update={"metadata": {**(t.metadata or {}), "approval": True}})
             if t.name in names else t for t in tools]

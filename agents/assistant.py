@@ -51,6 +51,7 @@ from agents.state import TurnContext
 from agents.threads import ThreadStore, check_thread_id
 from agents.tools import default_tools, voice_spec_from_attrs
 from agents.tools.handoff import operator_answer
+from agents.tools.plugins import load_tools
 from core.audio import resample, to_mono
 from core.settings import get_settings
 from model.embedded.asr import WhisperASR
@@ -147,8 +148,10 @@ class Assistant:
                 "max_tokens": settings.max_new_tokens,
             }
         opts.update(policy_options)
+        tools = [*load_tools(settings.tools), *(extra_tools or [])]  # bad entries: before any model
         return cls(
-            get_policy(name, **opts), settings.home, extra_tools=extra_tools,
+            get_policy(name, **opts), settings.home,
+            extra_tools=tools,
             tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
             turn_wait_s=settings.turn_wait_s, retention_days=settings.retention_days,
             escalate_after=settings.escalate_after, approve_tools=settings.approve_tools,

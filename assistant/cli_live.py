@@ -39,6 +39,8 @@ def _load_assistant(settings: Any, quiet: bool) -> Any:
             a = Assistant.from_settings(settings)
             warm_up(a)  # policies may load their weights lazily: a bad checkpoint fails here
         except (FileNotFoundError, ValueError, OSError) as e:
+            if getattr(e, "exit_code", None) == 2:  # bad input named by the error itself
+                raise UserError(str(e)) from None
             raise UserError(f"{settings.policy} policy: {str(e).splitlines()[0]}") from None
     finally:
         if status:

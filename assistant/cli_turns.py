@@ -98,6 +98,8 @@ def _run_turn(settings, thread: str, voice: str | None, out: OutputWav, as_json:
         try:
             asst = Assistant.from_settings(settings)
         except (FileNotFoundError, ValueError, OSError) as e:
+            if getattr(e, "exit_code", None) == 2:  # bad input named by the error itself
+                raise UserError(str(e)) from None
             raise UserError(f"{settings.policy} policy: {str(e).splitlines()[0]}") from None
         try:
             if voice:

@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         description="Host names (besides loopback) the server answers to and whose pages may call it, "
         'comma-separated, e.g. `voice.example.org,192.168.1.20`.',
     )
+    tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="A developer's own tools, comma-separated `module:name` entries imported from the "
+        "Python path (a langchain tool, a documented function, or a list of them).",
+    )
     approve_tools: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Tools that wait for a person's approval before each call, comma-separated, e.g. "
@@ -125,7 +130,7 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(20.0, gt=0, le=1024, description="Largest upload `POST /api/corpus` accepts, in MB.")
     max_sessions: int = Field(16, gt=0, le=1024, description="Most live WebSocket sessions the server holds at once.")
 
-    @field_validator("allowed_hosts", "approve_tools", mode="before")
+    @field_validator("allowed_hosts", "approve_tools", "tools", mode="before")
     @classmethod
     def _hosts(cls, v):
         if isinstance(v, str):

@@ -5,10 +5,13 @@ process; a handoff is answered with `threads reply`, spoken into the reply WAV."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import soundfile as sf
 
 from tests.assistant.test_cli import run
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_approve_from_another_process(tmp_path):
@@ -49,3 +52,35 @@ def test_handoff_answered_with_threads_reply(tmp_path):
     assert sf.info(str(out)).duration > 1.0
     msgs = json.loads(run(["threads", "show", "h", "--json"], tmp_path).stdout)["messages"]
     assert msgs[-1]["role"] == "assistant" and "Your parcel left today." in msgs[-1]["text"]
+
+
+TOOL_MODULE = '''
+from pathlib import Path
+from agents.tools.base import standard_tool
+
+def send_note(to: str) -> str:
+    """Send a note to a contact."""
+    Path(__file__).with_name("sent.txt").write_text(to)
+    return '{"sent_to": "%s"}' % to
+
+send_note_tool = standard_tool(
+    send_note, "send_note", "Send a note to a contact.",
+    examples=["send a note to Ada", "leave a note for Bob"], cues=["note"],
+    parse=lambda text, prev: {"to": text.split()[-1].strip(".?!")},
+    say=lambda result, args: "I sent the note to " + result["sent_to"] + ".",
+)
+'''
+
+
+def test_a_developers_tool_from_the_settings_is_approved_from_the_cli(tmp_path):
+    (tmp_path / "mytools.py").write_text(TOOL_MODULE)
+    env = {"STEPVOX_TOOLS": "mytools:send_note_tool", "STEPVOX_APPROVE_TOOLS": "send_note",
+           "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    p = run(["ask", "send a note to Ada", "-o", str(tmp_path / "a.wav"), "--thread", "n", "--json"],
+            tmp_path / "home", **env)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["waiting"]["calls"][0]["name"] == "send_note"
+    assert not (tmp_path / "sent.txt").exists()
+    p = run(["threads", "approve", "n"], tmp_path / "home", **env)
+    assert p.returncode == 0, p.stderr
+    assert "I sent the note to Ada." in p.stdout and (tmp_path / "sent.txt").read_text() == "Ada"
