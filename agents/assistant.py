@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,9 @@ from agents.repair import whole_turns
 from agents.state import TurnContext
 from agents.threads import ThreadStore, check_thread_id
 from agents.tools import default_tools, voice_spec_from_attrs
+from agents.tools.mcp import MCPTools
 from core.audio import resample, to_mono
-from core.settings import get_settings
+from core.settings import MCPServer, get_settings
 from model.embedded.asr import WhisperASR
 from model.embedded.vad import trim
 from model.events import Event, TurnDone, TurnResult
@@ -60,6 +61,7 @@ class Assistant:
         reranker: str | None = None,
         turn_wait_s: float = 120.0,
         retention_days: float | None = None,
+        mcp_servers: Mapping[str, MCPServer] | None = None,
     ) -> None:
         self.policy = policy
         self.home = Path(home)
@@ -74,7 +76,17 @@ class Assistant:
         self.voices = VoiceLibrary(self.home / "voices")
         if tools is None:
             tools = default_tools(self.home, tool_timeout_s, corpus=self.corpus, voices=self.voices)
-        self.tools = [*tools, *(extra_tools or [])]
+        # the MCP servers' tools (agents.tools.mcp): a server that fails is left out with a
+        # warning (`self.mcp.errors`), unless it is `required` (MCPServerError)
+        try:
+            self.mcp = MCPTools(mcp_servers or {}, timeout=tool_timeout_s,
+                                reserved=[t.name for t in [*tools, *(extra_tools or [])]])
+        except BaseException:
+            self.threads.close()
+            self.corpus.close()
+            self.voices.close()
+            raise
+        self.tools = [*tools, *self.mcp.tools, *(extra_tools or [])]
         self.checkpointer = self.threads.saver
         # listen + respond, a tools + respond pair per round, and one step to spare: the
         # respond node stops calling tools when fewer than 3 steps remain
@@ -119,6 +131,7 @@ class Assistant:
             get_policy(name, **opts), settings.home, extra_tools=extra_tools,
             tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
             turn_wait_s=settings.turn_wait_s, retention_days=settings.retention_days,
+            mcp_servers=settings.mcp_servers,
         )  # fmt: skip
 
     def warmup(self) -> None:
@@ -132,6 +145,7 @@ class Assistant:
         self.threads.delete("__warmup__")
 
     def close(self) -> None:
+        self.mcp.close()
         self.threads.close()
         self.corpus.close()
         self.voices.close()

@@ -3,7 +3,8 @@
 respond/ask check everything the user gave (conversation id, options, settings, the input
 audio, the voice, the output path) before any model loads, so bad input fails in well under a
 second with one line and exit 2. doctor reads package metadata and files only (no model, no
-torch import), so it answers in about a second.
+torch import), so it answers in about a second; with MCP servers configured it also starts
+them and lists their tools (each given at most 10 s, all at once).
 """
 
 from __future__ import annotations
@@ -179,6 +180,8 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
                 print(f"  {k:28s} {v}")
 
 
+MCP_PROBE_S = 10.0  # how long doctor waits for each MCP server
+
 # import name -> distribution name, in the order doctor lists them
 PACKAGES = {
     "torch": "torch", "transformers": "transformers", "langgraph": "langgraph",
@@ -186,6 +189,7 @@ PACKAGES = {
     "faster_whisper": "faster-whisper", "piper": "piper-tts", "silero_vad": "silero-vad",
     "resemblyzer": "resemblyzer", "onnxruntime": "onnxruntime", "soundfile": "soundfile", "av": "av",
     "ddgs": "ddgs", "sounddevice": "sounddevice", "bm25s": "bm25s", "pypdf": "pypdf",
+    "langchain_mcp_adapters": "langchain-mcp-adapters", "mcp": "mcp",
 }  # fmt: skip
 NEEDS = {
     "embedded": ("torch", "langgraph", "faiss", "sentence_transformers", "faster_whisper", "piper",
@@ -297,4 +301,9 @@ def diagnose(deep: bool = False) -> dict[str, dict[str, str]]:
     except Exception as e:
         policies["audio devices"] = f"unavailable ({str(e).splitlines()[0][:60]})"
     home = f"{s.home}" + ("" if s.home.is_dir() else " (not created yet)")
-    return {"home": {"STEPVOX_HOME": home}, "packages": pkgs, "models": models, "policies": policies}
+    report = {"home": {"STEPVOX_HOME": home}, "packages": pkgs, "models": models, "policies": policies}
+    if s.mcp_servers:  # started and asked for their tools, all at once, each for at most 10 s
+        from agents.tools.mcp import probe
+
+        report["mcp servers"] = probe(s.mcp_servers, timeout=MCP_PROBE_S)
+    return report
