@@ -30,6 +30,7 @@ import contextlib
 import inspect
 import json
 import logging
+import os
 import re
 import threading
 import weakref
@@ -42,6 +43,7 @@ from core.settings import MCPServer
 
 log = logging.getLogger("stepvox.mcp")
 
+_BRACED = re.compile(r"\$\{([^}]+)\}")
 CLOSE_TIMEOUT_S = 10.0  # a stdio server gets 2 s to exit after its stdin closes, then SIGTERM/KILL
 
 
@@ -87,8 +89,11 @@ def _connection(cfg: MCPServer, timeout: float) -> dict[str, Any]:
         if cfg.cwd is not None:
             conn["cwd"] = str(cfg.cwd)
         return conn
+    # `${VAR}` in a header reads stepvox's environment (the adapters do the same for `env`)
+    headers = {k: _BRACED.sub(lambda m: os.environ.get(m.group(1), m.group(0)), v)
+               for k, v in (cfg.headers or {}).items()}  # fmt: skip
     return {
-        "transport": "streamable_http", "url": cfg.url, "headers": dict(cfg.headers or {}),
+        "transport": "streamable_http", "url": cfg.url, "headers": headers,
         "timeout": timeout, "sse_read_timeout": max(timeout, 30.0),
     }  # fmt: skip
 

@@ -15,8 +15,8 @@ import json
 import os
 import socket
 import sys
-import time
 
+import anyio
 from mcp.server.fastmcp import FastMCP
 
 ORDERS = {
@@ -66,15 +66,14 @@ def explode(reason: str) -> str:
 
 
 @server.tool()
-def slow(seconds: float) -> str:
-    """Wait a while, then answer."""
+async def slow(seconds: float) -> str:
+    """Wait a while, then answer (the server answers other calls meanwhile)."""
     _log("slow", seconds=seconds)
-    time.sleep(seconds)
+    await anyio.sleep(seconds)
     return "done waiting"
 
 
 def _http(token: str | None) -> None:
-    import anyio
     import uvicorn
 
     app = server.streamable_http_app()
