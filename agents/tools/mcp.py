@@ -4,7 +4,7 @@ langchain-mcp-adapters, made to behave as any other stepvox tool.
 The adapters give async-only tools bound to a live client session, and an MCP session (a stdio
 child process, or a streamable HTTP session) must be opened and closed by one asyncio task. So
 `MCPTools` runs one event loop in a background thread; each server has a task there that opens
-its session, lists its tools and holds the session until `close()`. Each tool is wrapped as a
+its session, lists its tools and holds the session until `close()` (`agents.tools.mcp_session`). Each tool is wrapped as a
 `StructuredTool` with a sync `func` (the graph is sync: ToolNode calls `tool.invoke`) and an
 async `coroutine`, both running the call on that loop with the `tool_timeout_s` limit.
 
@@ -28,10 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
-import logging
-import os
-import re
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -39,63 +35,14 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
+from agents.tools.mcp_session import CLOSE_TIMEOUT_S, Session, log
 from core.settings import MCPServer
-
-log = logging.getLogger("stepvox.mcp")
-
-_BRACED = re.compile(r"\$\{([^}]+)\}")
-CLOSE_TIMEOUT_S = 10.0  # a stdio server gets 2 s to exit after its stdin closes, then SIGTERM/KILL
 
 
 class MCPServerError(RuntimeError):
     """A `required` MCP server could not be loaded. str(e) is one line naming it."""
 
     exit_code = 2
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    text = re.sub(r"\s+", " ", str(text)).strip()
-    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
-
-
-def reason(e: BaseException) -> str:
-    """Why a server could not be used, in one line (the first cause inside exception groups)."""
-    while isinstance(e, BaseExceptionGroup) and e.exceptions:
-        e = e.exceptions[0]
-    if isinstance(e, FileNotFoundError):
-        return f"command not found: {e.filename or e}"
-    if isinstance(e, PermissionError):
-        return f"command not executable: {e.filename or e}"
-    if isinstance(e, TimeoutError):
-        return "no answer in time"
-    status = getattr(getattr(e, "response", None), "status_code", None)
-    if isinstance(status, int):
-        return f"HTTP {status} from the server"
-    name = type(e).__name__
-    if name in ("ConnectError", "ConnectTimeout"):
-        return f"cannot connect ({one_line(str(e)) or name})"
-    msg = one_line(str(e))
-    if msg == "Connection closed" or name in ("ClosedResourceError", "BrokenResourceError", "EndOfStream"):
-        return "the server closed the connection (is it an MCP server, and still running?)"
-    return f"{name}: {msg}" if msg else name
-
-
-def _connection(cfg: MCPServer, timeout: float) -> dict[str, Any]:
-    """The adapters' connection dict for a server's settings."""
-    if cfg.command:
-        conn: dict[str, Any] = {"transport": "stdio", "command": cfg.command, "args": list(cfg.args)}
-        if cfg.env is not None:
-            conn["env"] = dict(cfg.env)
-        if cfg.cwd is not None:
-            conn["cwd"] = str(cfg.cwd)
-        return conn
-    # `${VAR}` in a header reads stepvox's environment (the adapters do the same for `env`)
-    headers = {k: _BRACED.sub(lambda m: os.environ.get(m.group(1), m.group(0)), v)
-               for k, v in (cfg.headers or {}).items()}  # fmt: skip
-    return {
-        "transport": "streamable_http", "url": cfg.url, "headers": headers,
-        "timeout": timeout, "sse_read_timeout": max(timeout, 30.0),
-    }  # fmt: skip
 
 
 def _description(text: str | None, name: str) -> str:
@@ -105,120 +52,12 @@ def _description(text: str | None, name: str) -> str:
     return text or name.replace("_", " ").replace("-", " ")
 
 
-def _text(content: Any, artifact: Any) -> str:
-    """A tool's result as text: its text blocks (JSON for a structured result without text)."""
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for block in content or []:
-        if isinstance(block, dict) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-        elif isinstance(block, dict):
-            parts.append(f"[{block.get('type', 'content')}{' ' + block['url'] if block.get('url') else ''}]")
-        else:
-            parts.append(str(block))
-    if not parts and isinstance(artifact, dict) and artifact.get("structured_content") is not None:
-        return json.dumps(artifact["structured_content"], ensure_ascii=False, default=str)
-    text = "\n".join(parts)
-    try:  # JSON text: compact, as the other tools give theirs
-        return json.dumps(json.loads(text), ensure_ascii=False)
-    except ValueError:
-        return text
-
-
-class _Server:
-    """One server's session, held by one task on the loop from open to close."""
-
-    def __init__(self, name: str, cfg: MCPServer, call_timeout: float) -> None:
-        self.name, self.cfg = name, cfg
-        self.connection = _connection(cfg, call_timeout)
-        self.adapters: dict[str, BaseTool] = {}
-        self.task: asyncio.Task | None = None
-        self.stop: asyncio.Event | None = None
-        self.stale = False
-        self.lock: asyncio.Lock | None = None
-
-    async def open(self, timeout: float) -> None:
-        from langchain_mcp_adapters.sessions import create_session
-        from langchain_mcp_adapters.tools import load_mcp_tools
-
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-        self.stop = asyncio.Event()
-        self.lock = self.lock or asyncio.Lock()
-
-        async def hold() -> None:
-            try:
-                async with create_session(self.connection) as session:  # type: ignore[arg-type]
-                    await session.initialize()
-                    tools = await load_mcp_tools(session, server_name=self.name)
-                    self.adapters = {t.name: t for t in tools}
-                    self.stale = False
-                    ready.set_result(None)
-                    await self.stop.wait()
-            except BaseException as e:  # noqa: BLE001 - reported through `ready` or the next call
-                if not ready.done():
-                    ready.set_exception(e if isinstance(e, Exception) else ConnectionError(reason(e)))
-                else:
-                    log.debug("MCP server %r: session ended: %s", self.name, reason(e))
-                self.stale = True
-                if isinstance(e, asyncio.CancelledError):
-                    raise
-
-        self.task = loop.create_task(hold(), name=f"mcp:{self.name}")
-        try:
-            await asyncio.wait_for(asyncio.shield(ready), timeout)
-        except BaseException:
-            ready.cancel()  # a late outcome is nobody's
-            await self.close(wait_s=0)
-            raise
-
-    async def close(self, wait_s: float = CLOSE_TIMEOUT_S) -> None:
-        """End the session: let its task leave the session's context (which closes a stdio
-        server's stdin and waits for it to exit), or cancel it after `wait_s`."""
-        task, self.task = self.task, None
-        if task is None:
-            return
-        if self.stop is not None:
-            self.stop.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(task), wait_s)
-        except BaseException:  # noqa: BLE001 - not done: cancel it (stdio_client kills the process)
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-
-    async def call(self, tool: str, args: dict[str, Any], timeout: float) -> str:
-        assert self.lock is not None
-        if self.stale or self.task is None or self.task.done():
-            async with self.lock:  # the server went away: reconnect once for this call
-                if self.stale or self.task is None or self.task.done():
-                    await self.close()
-                    try:
-                        await self.open(self.cfg.startup_timeout_s)
-                    except Exception as e:
-                        raise ToolException(f"MCP server {self.name!r} is unavailable: {reason(e)}") from None
-        adapter = self.adapters.get(tool)
-        if adapter is None or adapter.coroutine is None:
-            raise ToolException(f"MCP server {self.name!r} no longer offers the tool {tool!r}")
-        try:
-            content, artifact = await asyncio.wait_for(adapter.coroutine(**args), timeout)
-        except ToolException as e:  # the tool's own error result
-            raise ToolException(one_line(str(e)) or f"{tool} failed") from None
-        except TimeoutError:
-            raise ToolException(f"MCP server {self.name!r} did not answer within {timeout:g} s") from None
-        except Exception as e:  # the session broke: the next call reconnects
-            self.stale = True
-            raise ToolException(f"MCP server {self.name!r} failed: {reason(e)}") from None
-        return _text(content, artifact)
-
-
 class _Runtime:
     """The background loop and the sessions on it; `close` is idempotent."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.servers: dict[str, _Server] = {}
+        self.servers: dict[str, Session] = {}
         self.thread = threading.Thread(target=self._run, name="stepvox-mcp", daemon=True)
         self.thread.start()
         self.closed = False
@@ -278,12 +117,12 @@ class MCPTools:
         self._rt = _Runtime()
         self._finalizer = weakref.finalize(self, self._rt.close)  # at exit, if never closed
         for name, cfg in self.servers.items():
-            self._rt.servers[name] = _Server(name, cfg, timeout)
+            self._rt.servers[name] = Session(name, cfg, timeout)
         limit = {n: min(c.startup_timeout_s, startup_timeout_s or c.startup_timeout_s)
                  for n, c in self.servers.items()}  # fmt: skip
 
         async def open_all() -> list[BaseException | None]:
-            async def one(s: _Server) -> BaseException | None:
+            async def one(s: Session) -> BaseException | None:
                 try:
                     await s.open(limit[s.name])
                 except Exception as e:  # noqa: BLE001 - reported per server
@@ -295,7 +134,7 @@ class MCPTools:
         results = self._rt.run(open_all(), max(limit.values()) + CLOSE_TIMEOUT_S + 5)
         taken = set(reserved)
         for (name, server), err in zip(self._rt.servers.items(), results, strict=True):
-            problem = reason(err) if err is not None else self._approval_problem(server)
+            problem = server.why(err) if err is not None else self._approval_problem(server)
             if problem is None:
                 wrapped = self._wrap_all(server, taken)
                 self.tools += wrapped
@@ -310,7 +149,7 @@ class MCPTools:
                 log.warning("MCP server %r: %s; its tools are left out", name, problem)
 
     @staticmethod
-    def _approval_problem(server: _Server) -> str | None:
+    def _approval_problem(server: Session) -> str | None:
         wanted = server.cfg.approval if isinstance(server.cfg.approval, list) else []
         unknown = [t for t in wanted if t not in server.adapters]
         if not unknown:
@@ -318,7 +157,7 @@ class MCPTools:
         offered = ", ".join(sorted(server.adapters)) or "none"
         return f"approval names tools the server does not offer: {', '.join(map(repr, unknown))} (it offers: {offered})"
 
-    def _wrap_all(self, server: _Server, taken: set[str]) -> list[BaseTool]:
+    def _wrap_all(self, server: Session, taken: set[str]) -> list[BaseTool]:
         for unknown in sorted(set(server.cfg.examples) - set(server.adapters)):
             log.warning("MCP server %r: examples name a tool it does not offer: %r", server.name, unknown)
         out = []
@@ -331,7 +170,7 @@ class MCPTools:
             out.append(self._wrap(server, mcp_name, name, adapter))
         return out
 
-    def _wrap(self, server: _Server, mcp_name: str, name: str, adapter: BaseTool) -> BaseTool:
+    def _wrap(self, server: Session, mcp_name: str, name: str, adapter: BaseTool) -> BaseTool:
         rt, timeout = self._rt, self.timeout
 
         def run(**kwargs: Any) -> str:

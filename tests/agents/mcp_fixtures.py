@@ -5,6 +5,7 @@ and /proc say about its processes."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,11 +31,7 @@ class HttpServer:
     """The test server over streamable HTTP, requiring `X-Token: TOKEN`."""
 
     def __init__(self, log: Path | None = None) -> None:
-        env = None
-        if log is not None:
-            import os
-
-            env = {**os.environ, "MCP_TEST_LOG": str(log)}
+        env = {**os.environ, "MCP_TEST_LOG": str(log)} if log is not None else None
         self.proc = subprocess.Popen([sys.executable, str(SERVER), "http", TOKEN], stdout=subprocess.PIPE,
                                      text=True, env=env)  # fmt: skip
         line = self.proc.stdout.readline()

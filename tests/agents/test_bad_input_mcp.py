@@ -133,6 +133,8 @@ def _server(kind: str, tmp_path: Path, http: HttpServer) -> MCPServer:
         return MCPServer(command=str(f))
     if kind == "not an MCP server":
         return MCPServer(command=sys.executable, args=["-c", "print('hello')"])
+    if kind == "crashing server":
+        return MCPServer(command=sys.executable, args=["-c", "import sys; sys.exit('fatal: no config at /etc/x')"])
     if kind == "silent server":
         return MCPServer(command=sys.executable, args=["-c", "import time; time.sleep(60)", "mcp-silent-marker"],
                          startup_timeout_s=1.5)  # fmt: skip
@@ -151,6 +153,7 @@ def _server(kind: str, tmp_path: Path, http: HttpServer) -> MCPServer:
         ("missing command", "command not found: no-such-mcp-server-xyz"),
         ("not executable", "command not executable"),
         ("not an MCP server", "closed the connection"),
+        ("crashing server", "closed the connection (is it an MCP server, and still running?); it said: fatal: no config"),
         ("silent server", "no answer in time"),
         ("connection refused", "cannot connect"),
         ("wrong token", "HTTP 401"),
