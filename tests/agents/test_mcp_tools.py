@@ -40,8 +40,14 @@ def _call(tool, **args):
     return tool.invoke({"type": "tool_call", "id": "c1", "name": tool.name, "args": args})
 
 
-def _mcp_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "stepvox-mcp"]
+def _mcp_threads(within_s: float = 2.0) -> list[threading.Thread]:
+    """The MCP loop's thread and the stdio servers' stderr readers still running."""
+    end = time.monotonic() + within_s
+    while True:
+        left = [t for t in threading.enumerate() if t.name == "stepvox-mcp" or t.name.startswith("mcp-stderr-")]
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
