@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,10 @@ from agents.state import TurnContext
 from agents.threads import ThreadStore, check_thread_id
 from agents.tools import default_tools, voice_spec_from_attrs
 from agents.tools.handoff import operator_answer
+from agents.tools.mcp import MCPTools
 from agents.tools.plugins import load_tools
 from core.audio import resample, to_mono
-from core.settings import get_settings
+from core.settings import MCPServer, get_settings
 from model.embedded.asr import WhisperASR
 from model.embedded.vad import trim
 from model.events import Event, TextDelta, Transcript, TurnDone, TurnResult, Waiting
@@ -82,6 +83,7 @@ class Assistant:
         retention_days: float | None = None,
         escalate_after: int = ESCALATE_AFTER,
         approve_tools: list[str] | tuple[str, ...] = (),
+        mcp_servers: Mapping[str, MCPServer] | None = None,
     ) -> None:
         self.policy = policy
         self.home = Path(home)
@@ -96,7 +98,17 @@ class Assistant:
         self.voices = VoiceLibrary(self.home / "voices")
         if tools is None:
             tools = default_tools(self.home, tool_timeout_s, corpus=self.corpus, voices=self.voices)
-        self.tools = needing_approval([*tools, *(extra_tools or [])], approve_tools)
+        # the MCP servers' tools (agents.tools.mcp): a server that fails is left out with a
+        # warning (`self.mcp.errors`), unless it is `required` (MCPServerError)
+        try:
+            self.mcp = MCPTools(mcp_servers or {}, timeout=tool_timeout_s,
+                                reserved=[t.name for t in [*tools, *(extra_tools or [])]])
+        except BaseException:
+            self.threads.close()
+            self.corpus.close()
+            self.voices.close()
+            raise
+        self.tools = needing_approval([*tools, *self.mcp.tools, *(extra_tools or [])], approve_tools)
         self.checkpointer = self.threads.saver
         # listen + respond, a tools + respond pair per round, and one step to spare: the
         # respond node stops calling tools when fewer than 3 steps remain
@@ -155,6 +167,7 @@ class Assistant:
             tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
             turn_wait_s=settings.turn_wait_s, retention_days=settings.retention_days,
             escalate_after=settings.escalate_after, approve_tools=settings.approve_tools,
+            mcp_servers=settings.mcp_servers,
         )  # fmt: skip
 
     def warmup(self) -> None:
@@ -168,6 +181,7 @@ class Assistant:
         self.threads.delete("__warmup__")
 
     def close(self) -> None:
+        self.mcp.close()
         self.threads.close()
         self.corpus.close()
         self.voices.close()

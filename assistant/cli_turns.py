@@ -3,7 +3,8 @@
 respond/ask check everything the user gave (conversation id, options, settings, the input
 audio, the voice, the output path) before any model loads, so bad input fails in well under a
 second with one line and exit 2. doctor reads package metadata and files only (no model, no
-torch import), so it answers in about a second.
+torch import), so it answers in about a second; with MCP servers configured it also starts
+them and lists their tools (each given at most 10 s, all at once).
 """
 
 from __future__ import annotations
@@ -223,6 +224,8 @@ def register(app: typer.Typer, model_app: typer.Typer) -> None:
                 print(f"  {k:28s} {v}")
 
 
+MCP_PROBE_S = 10.0  # how long doctor waits for each MCP server
+
 # import name -> distribution name, in the order doctor lists them
 PACKAGES = {
     "torch": "torch", "transformers": "transformers", "langgraph": "langgraph",
@@ -231,6 +234,7 @@ PACKAGES = {
     "resemblyzer": "resemblyzer", "onnxruntime": "onnxruntime", "soundfile": "soundfile", "av": "av",
     "ddgs": "ddgs", "sounddevice": "sounddevice", "bm25s": "bm25s", "pypdf": "pypdf",
     "langchain_openai": "langchain-openai",
+    "langchain_mcp_adapters": "langchain-mcp-adapters", "mcp": "mcp",
 }  # fmt: skip
 NEEDS = {
     "embedded": ("torch", "langgraph", "faiss", "sentence_transformers", "faster_whisper", "piper",
@@ -369,5 +373,10 @@ def diagnose(deep: bool = False, **overrides: Any) -> dict[str, dict[str, str]]:
     except Exception as e:
         policies["audio devices"] = f"unavailable ({str(e).splitlines()[0][:60]})"
     home = f"{s.home}" + ("" if s.home.is_dir() else " (not created yet)")
-    return {"home": {"STEPVOX_HOME": home}, "brain": _brain(s, policies), "packages": pkgs,
-            "models": models, "policies": policies}
+    report = {"home": {"STEPVOX_HOME": home}, "brain": _brain(s, policies), "packages": pkgs,
+              "models": models, "policies": policies}
+    if s.mcp_servers:  # started and asked for their tools, all at once, each for at most 10 s
+        from agents.tools.mcp import probe
+
+        report["mcp servers"] = probe(s.mcp_servers, timeout=MCP_PROBE_S)
+    return report

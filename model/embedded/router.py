@@ -151,6 +151,9 @@ _PREPOSITION = re.compile(
     re.I,
 )
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# parameters that want an identifier ("order_id", "ticket_number", "code"): the word with a digit
+_IDENTIFIER_KEY = re.compile(r"(?:^|_)(?:id|number|no|num|code|ref|reference|sku)$", re.I)
+_IDENTIFIER = re.compile(r"(?<![\w-])(?=[\w-]*\d)[A-Za-z0-9][\w-]*")
 
 
 def _value_phrase(text: str) -> str:
@@ -165,12 +168,21 @@ def _value_phrase(text: str) -> str:
 
 def schema_arguments(parameters: dict[str, Any], text: str) -> dict[str, Any] | None:
     """Fill a tool's single required parameter from the request: an enum value it names, a
-    number, the request itself (for parameters such as `query` or `request`) or the noun
-    phrase it ends with. None when the schema asks for more than this can tell."""
+    number, the request itself (for parameters such as `query` or `request`), an identifier
+    (the word with a digit, for parameters such as `order_id`) or the noun phrase it ends
+    with; several required numbers from as many numbers, in order. None when the schema asks
+    for more than this can tell."""
     props = parameters.get("properties", {})
     required = parameters.get("required", [])
     if not required:
         return {}
+    kinds = [props.get(k, {}).get("type") for k in required]
+    if len(required) > 1 and all(k in ("number", "integer") for k in kinds):
+        found = _NUMBER.findall(text)
+        if len(found) != len(required):
+            return None
+        return {k: int(float(v)) if kind == "integer" else float(v)
+                for k, kind, v in zip(required, kinds, found, strict=True)}  # fmt: skip
     if len(required) != 1:
         return None
     key = required[0]
@@ -191,4 +203,6 @@ def schema_arguments(parameters: dict[str, Any], text: str) -> dict[str, Any] | 
         return None
     if _WHOLE_REQUEST.search(key):
         return {key: t}
+    if _IDENTIFIER_KEY.search(key) and (m := _IDENTIFIER.search(t)):
+        return {key: m.group(0)}
     return {key: _value_phrase(t)}
