@@ -143,7 +143,7 @@ def test_async_turns_and_leaving_early_frees_the_conversation(policy, tmp_path):
 
     async def main():
         r = await a.arespond(text="what is 6 times 7", thread_id="as")
-        async for ev in a.astream_turn(text="what time is it", thread_id="as"):
+        async for _ev in a.astream_turn(text="what time is it", thread_id="as"):
             break  # leave at the first event: the turn is cancelled and lets go
         w = await a.arespond(text="send an email to Eve", thread_id="as2")
         d = await a.aresume("as2", False)
