@@ -2,10 +2,11 @@
 
 The app's own `triage` node sends invoice questions to its `billing` node and the rest to
 `stepvox` (the compiled stepvox graph, added as a node); its `log` node runs after either.
-The app is compiled with its own checkpointer (any LangGraph checkpointer; the sub-graph
-keeps its state there too), and has its own run context. `stream(..., stream_mode="custom", subgraphs=True)` yields
-stepvox's events (`model.events`) with the namespace they came from; `TurnRecorder` folds
-them into the reply and its audio.
+The conversation lives in the app's state (which extends stepvox's `AgentState`), saved by
+the app's checkpointer, and the app has its own run context; a pause inside stepvox (a tool
+that needs approval) reaches the app as its interrupt. `stream(..., stream_mode="custom",
+subgraphs=True)` yields stepvox's events (`model.events`) with the namespace they came
+from; `TurnRecorder` folds them into the reply and its audio.
 
 Run: python examples/subgraph.py [--out DIR]   (writes DIR/reply*.wav; offline)
 """
