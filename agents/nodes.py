@@ -34,7 +34,7 @@ from agents.escalation import HANDOFF, unsure_streak
 from agents.messages import from_langchain, to_langchain
 from agents.recordings import write_wav
 from agents.speaking import Generation, speak_generation, speak_text
-from agents.state import AgentState, TurnContext, active_voice
+from agents.state import AgentState, TurnContext, active_voice, turn_context
 from core.audio import load
 from model.embedded.vad import trim
 from model.events import Done, TextDelta, Timing, ToolResult, Transcript, VoiceChanged
@@ -114,7 +114,7 @@ def make_respond(
     gated = gated_names(specs)
 
     def respond(state: AgentState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
-        ctx = runtime.context or TurnContext()
+        ctx = turn_context(runtime.context)  # a parent app's context works too
         emit = writer()
         msgs = [from_langchain(m) for m in state["messages"]]
         user = _last_user(msgs)

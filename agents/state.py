@@ -12,6 +12,7 @@ run context (`TurnContext`), never in the checkpoint.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
@@ -43,6 +44,19 @@ class AgentState(TypedDict, total=False):
 class TurnContext:
     cancel: CancelToken | None = None
     audio_dir: str | None = None  # where trimmed recordings are kept
+
+
+def turn_context(context: Any) -> TurnContext:
+    """The run context as the nodes read it. In a developer's app where the stepvox graph is
+    a sub-graph, the context is the app's own (any type, or None): its `cancel` and
+    `audio_dir` are read where it has them (attributes or keys), and nothing else is asked
+    of it."""
+    if isinstance(context, TurnContext):
+        return context
+    if isinstance(context, Mapping):
+        return TurnContext(cancel=context.get("cancel"), audio_dir=context.get("audio_dir"))
+    return TurnContext(cancel=getattr(context, "cancel", None),
+                       audio_dir=getattr(context, "audio_dir", None))
 
 
 def active_voice(state: AgentState) -> VoiceSpec | None:
