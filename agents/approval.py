@@ -29,7 +29,7 @@ from model.events import ToolCall, Waiting
 from model.policy import ToolSpec
 
 INTERRUPT = "__interrupt__"  # the channel LangGraph keeps a pending interrupt in (private there)
-DENIED = "not run: the person did not approve it"
+DENIED = "not approved"
 UNASKED = "not run: it needs a person's approval, and none was asked"
 
 _YES = re.compile(
@@ -158,10 +158,11 @@ def spoken_decision(text: str) -> bool | None:
 
 
 def _call_words(call: ToolCall) -> str:
+    """'send email (to: Ada)'."""
     name = call.name.replace("_", " ")
-    args = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in call.arguments.items()
+    args = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in call.arguments.items()
                      if v not in (None, "", [], {}))
-    return f"{name} with {args[:120]}" if args else name
+    return f"{name} ({args[:120]})" if args else name
 
 
 def waiting_sentence(w: Waiting) -> str:
@@ -169,4 +170,4 @@ def waiting_sentence(w: Waiting) -> str:
     if w.kind == "handoff":
         return "I've asked a person to help with this. They'll answer here."
     what = " and ".join(_call_words(c) for c in w.calls) or "that"
-    return f"I need your approval to run {what}. Say yes or no."
+    return f"Before I use {what}, I need your approval. Say yes or no."

@@ -96,7 +96,7 @@ def test_add_node(tmp_path):
 def test_approval_tool(tmp_path):
     stdout, out = run_example("approval_tool.py", tmp_path)
     in_order(stdout,
-             "turn: I need your approval",
+             "turn: Before I use send email (to: Ada), I need your approval",
              "waiting: approval [('send_email', {'to': 'Ada'})]",
              "paused: True; outbox: []",  # nothing sent before the approval
              "approved: I sent the email to Ada.",
@@ -104,7 +104,7 @@ def test_approval_tool(tmp_path):
              "outbox: ['Ada']",
              "waiting: approval [('send_email', {'to': 'Bob'})]",
              "denied: ",
-             "did not approve it (not today)",
+             "not approved (not today)",
              "outbox: ['Ada']")  # fmt: skip
     assert "stepvox threads approve ID" in (EXAMPLES / "approval_tool.py").read_text()
     for name in ("ask-1", "done-1", "ask-2", "done-2"):

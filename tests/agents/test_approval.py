@@ -56,7 +56,7 @@ def test_a_gated_call_pauses_and_resumes_after_a_restart(policy, tmp_path):
     assert result.waiting is not None and result.waiting.kind == "approval"
     assert [c.name for c in result.waiting.calls] == ["send_email"]
     assert result.waiting.calls[0].arguments == {"to": "Ada"}
-    assert "approval" in result.reply_text and SENT == []
+    assert "need your approval" in result.reply_text and SENT == []
     kinds = [type(e).__name__ for e in events]
     assert "Waiting" in kinds and "AudioChunk" in kinds[kinds.index("Waiting"):]  # said aloud
     a.close()
@@ -81,7 +81,7 @@ def test_a_denied_call_never_runs_and_the_reply_says_so(policy, tmp_path):
     done = a.resume("t", {"approved": False, "reason": "not today"})
     a.close()
     assert SENT == []
-    assert done.tool_calls[0].is_error and "did not approve" in done.tool_calls[0].result
+    assert done.tool_calls[0].is_error and "not approved" in done.tool_calls[0].result
     assert "not today" in done.tool_calls[0].result and done.reply_text
 
 
