@@ -89,6 +89,13 @@ def test_a_spoken_question_waits_for_approval_and_approve_runs_the_tool(server):
         seen["waiting"] = await c.until("waiting")
         first = await c.until("turn_done")
         seen["paused"] = first["result"]
+        # "Stop reply" while the question for approval plays: a barge-in, but the pending
+        # call stays (the conversation is not trimmed to what was heard of that question)
+        await c.send({"type": "interrupt"})
+        seen["barge_in"] = await c.until("barge_in", timeout=10)
+        await asyncio.sleep(0.5)  # the trim (when there is one) runs on its own thread
+        seen["still"] = await asyncio.to_thread(a.waiting, thread)
+        assert seen["still"] is not None, "the pending call was lost"
         seen["audio_before"] = c.audio_samples
         mark = len(c.events)
         await c.send({"type": "approve"})
@@ -103,6 +110,7 @@ def test_a_spoken_question_waits_for_approval_and_approve_runs_the_tool(server):
     assert w.kind == "approval" and [c.name for c in w.calls] == ["calculator"], w
     assert seen["paused"]["waiting"]["kind"] == "approval"
     assert "approval" in seen["paused"]["reply_text"], seen["paused"]
+    assert seen["barge_in"]["was_playing"] and seen["still"] == w
     # the resumed turn streams like a turn: it starts, the tool runs, the reply is spoken; what
     # still played of the question for approval is stopped first
     after = [k for k in seen["after"] if k != "stop_playback"]
