@@ -129,9 +129,9 @@ class Ping(_Msg):
 
 def _text(value: str) -> str:
     if not value.strip():
-        raise ValueError("empty (only white space)")
+        raise ValueError("is empty (only white space)")
     if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
-        raise ValueError("control characters")
+        raise ValueError("has control characters")
     return value
 
 
