@@ -417,7 +417,10 @@ class Assistant:
     def _mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],
                     durations: list[float]) -> None:
         config = self._config(thread_id)
-        messages = (self.graph.get_state(config).values or {}).get("messages", [])
+        snap = self.graph.get_state(config)
+        if waiting_of(snap.interrupts) is not None:
+            return  # what played was what it waits for (not stored); the pending calls stay
+        messages = (snap.values or {}).get("messages", [])
         last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
         total = sum(durations)
         if last is None or total <= 0 or seconds >= total:

@@ -12,6 +12,9 @@ callback, a file-backed stream, or a browser's WebSocket) and:
   already being recorded and becomes the next turn;
 - push-to-talk: with `push_to_talk=True` the endpointer is bypassed; `press()` starts
   recording (and barges in), `release()` ends the utterance.
+- a person in the loop: `resume(decision)` continues a conversation paused for an approval
+  or an operator's answer (`assistant.stream_resume`) on the same worker, streamed and
+  played like a turn.
 
 Everything that happens is passed to `on_event` as one of the typed events of
 `model.events`: the assistant's turn events as they stream (`Transcript`, `TextDelta`,
@@ -129,6 +132,7 @@ class LiveSession:
         # push-to-talk audio is held until release: at most this much (None: unbounded)
         self.max_ptt_seconds = max_ptt_seconds
         self._ignore_utt = False
+        self._resumed: TurnRecord | None = None  # the last resume (`resuming`)
         self.closed = False
 
     # ---------------------------------------------------------------- state
@@ -272,6 +276,39 @@ class LiveSession:
 
     # ---------------------------------------------------------------- turns
     def start_turn(self, audio: np.ndarray, speech_end_sample: int | None = None) -> TurnRecord:
+        """A turn for an utterance (`assistant.stream_turn`), on the worker thread."""
+        with self._lock:
+            voice, self._pending_voice = self._pending_voice, None
+
+        def stream(cancel: CancelToken) -> Any:
+            return self.assistant.stream_turn(
+                audio, SAMPLE_RATE, thread_id=self.thread_id, voice_id=voice, cancel=cancel
+            )
+
+        return self._start(stream, audio.size / SAMPLE_RATE, speech_end_sample)
+
+    def resume(self, decision: Any) -> TurnRecord:
+        """Continue the paused conversation with a person's decision (`assistant.stream_resume`:
+        approve or deny the pending tool calls, or an operator's answer). It runs as a turn
+        does: its events go to `on_event`, its reply to the sink, and barge-in cancels it. What
+        still plays (the assistant asking for the decision) stops first; it is not a barge-in,
+        so the conversation is not trimmed to what was heard."""
+        self.sink.stop()
+
+        def stream(cancel: CancelToken) -> Any:
+            return self.assistant.stream_resume(self.thread_id, decision, cancel=cancel)
+
+        rec = self._resumed = self._start(stream, 0.0, None)
+        return rec
+
+    @property
+    def resuming(self) -> bool:
+        """A decision's resumed turn has not finished yet."""
+        rec = self._resumed
+        return rec is not None and rec.done_time is None
+
+    def _start(self, stream: Callable[[CancelToken], Any], seconds: float,
+               speech_end_sample: int | None) -> TurnRecord:
         now = time.perf_counter()
         # a new utterance supersedes whatever is still running
         with self._lock:
@@ -281,7 +318,7 @@ class LiveSession:
             prev_cancel.cancel()
         rec = TurnRecord(
             index=len(self.turns),
-            audio_seconds=audio.size / SAMPLE_RATE,
+            audio_seconds=seconds,
             speech_end_sample=speech_end_sample,
             endpoint_time=now,
         )
@@ -290,10 +327,9 @@ class LiveSession:
             self.turns.append(rec)
             self._cancel = cancel
             self._turn_active = True
-            voice, self._pending_voice = self._pending_voice, None
             th = threading.Thread(
                 target=self._run_turn,
-                args=(rec, audio, cancel, voice, prev_thread),
+                args=(rec, stream, cancel, prev_thread),
                 daemon=True,
                 name=f"turn-{rec.index}",
             )
@@ -305,9 +341,8 @@ class LiveSession:
     def _run_turn(
         self,
         rec: TurnRecord,
-        audio: np.ndarray,
+        make_stream: Callable[[CancelToken], Any],
         cancel: Any,
-        voice: str | None,
         prev: threading.Thread | None,
     ) -> None:
         # turns of one conversation run one after another (one checkpoint thread)
@@ -318,9 +353,7 @@ class LiveSession:
         try:
             if cancel.cancelled:  # superseded before it started
                 return
-            stream = self.assistant.stream_turn(
-                audio, SAMPLE_RATE, thread_id=self.thread_id, voice_id=voice, cancel=cancel
-            )
+            stream = make_stream(cancel)
             rec.stream = stream  # closed in `finally`: it holds the conversation's turn lock
             for ev in stream:
                 kind = getattr(ev, "type", None)

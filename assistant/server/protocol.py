@@ -36,6 +36,15 @@ names the problem, and the connection stays open — except for a bad `start`, w
   {"type": "interrupt"}                        stop the reply now (button)
   {"type": "playback", "state": "idle"}        the page's player has drained
   {"type": "ping"}                             answered with `pong`
+  {"type": "approve", "reason"?: str}          the pending tool calls may run   } only while the
+  {"type": "deny", "reason"?: str}             the pending tool calls must not  } conversation
+  {"type": "reply", "text": str}               an operator's answer to a handoff} waits (`waiting`)
+
+A person in the loop: a turn that pauses sends `{"type": "waiting", "kind": "approval" |
+"handoff", "calls": [...], "reason"}` (and `ready` is followed by it when the conversation is
+already paused). `approve`/`deny` answer an approval, `reply` a handoff; the resumed turn's
+events and audio follow as a turn's do. One that does not fit what the conversation waits for
+(nothing waits, or it waits for the other kind) is answered with an `error` and changes nothing.
 """
 
 from __future__ import annotations
@@ -54,7 +63,7 @@ from pydantic import (
 )
 
 from core.thread_ids import thread_id_problem
-from model.events import event_json
+from model.events import Waiting, event_json
 
 SKIP = {"audio_chunk", "audio_tokens"}  # audio goes out as binary frames; tokens stay inside
 
@@ -118,8 +127,67 @@ class Ping(_Msg):
     type: Literal["ping"]
 
 
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty (only white space)")
+    if any(ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127 for c in value):
+        raise ValueError("has control characters")
+    return value
+
+
+# a person's reason for a decision, and an operator's answer: printable text (lines allowed)
+Reason = Annotated[str, StringConstraints(max_length=200), AfterValidator(_text)]
+Answer = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_text)]
+
+
+class Approve(_Msg):
+    """Let the tool calls the conversation waits on run."""
+
+    type: Literal["approve"]
+    reason: Reason | None = None
+
+    def decision(self) -> dict[str, Any]:
+        return {"approved": True, "reason": self.reason}
+
+
+class Deny(_Msg):
+    """Refuse the tool calls the conversation waits on (the reply says so)."""
+
+    type: Literal["deny"]
+    reason: Reason | None = None
+
+    def decision(self) -> dict[str, Any]:
+        return {"approved": False, "reason": self.reason}
+
+
+class Reply(_Msg):
+    """An operator's answer to a handoff; the assistant says it in the conversation's voice."""
+
+    type: Literal["reply"]
+    text: Answer
+
+    def decision(self) -> dict[str, Any]:
+        return {"reply": self.text}
+
+
+Decision = Approve | Deny | Reply
+
+
+def decision_problem(msg: Decision, waiting: Waiting | None) -> str | None:
+    """Why `msg` does not answer what the conversation waits for (None: it does)."""
+    want = "approval" if isinstance(msg, Approve | Deny) else "handoff"
+    head = f"bad {msg.type!r} message"
+    if waiting is None:
+        return f"{head}: the conversation is not waiting for a person"
+    if waiting.kind != want:
+        other = ("an approval (send 'approve' or 'deny')" if waiting.kind == "approval"
+                 else "an operator's answer (send 'reply')")
+        return f"{head}: the conversation waits for {other}"
+    return None
+
+
 ClientMessage = Annotated[
-    Start | SelectVoice | Ptt | Mode | Interrupt | Playback | Ping,
+    Start | SelectVoice | Ptt | Mode | Interrupt | Playback | Ping | Approve | Deny | Reply,
     Field(discriminator="type"),
 ]
 CLIENT_ADAPTER: TypeAdapter = TypeAdapter(ClientMessage)

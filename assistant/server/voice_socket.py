@@ -7,6 +7,9 @@ Lifetime and limits:
   and a closed session is cancelled, joined and its VAD model dropped at once;
 - audio frames are int16 PCM of at most `max_frame_seconds`; text frames at most
   `MAX_TEXT_BYTES`; push-to-talk holds at most `max_input_seconds` of audio;
+- `approve`/`deny`/`reply` are checked against what the conversation waits for before the
+  resumed turn starts (`protocol.decision_problem`); `ready` is followed by the `waiting` event
+  when the conversation is already paused;
 - every bad frame is answered with one `error` event naming it. A bad first frame (binary, not
   JSON, not a `start`, an unknown voice) closes the socket with 1008 after its `error`; later bad
   frames leave the session running. Unexpected failures end the socket with an `error` event,
@@ -31,14 +34,18 @@ from assistant.live.session import LiveSession
 from assistant.server.guard import close_reason
 from assistant.server.protocol import (
     SKIP,
+    Approve,
     BadMessage,
+    Deny,
     Interrupt,
     Mode,
     Ping,
     Playback,
     Ptt,
+    Reply,
     SelectVoice,
     Start,
+    decision_problem,
     outgoing,
     parse_client_message,
 )
@@ -255,7 +262,16 @@ async def _open_session(
             barge_in=first.barge_in,
         )
     )
+    waiting = await asyncio.to_thread(waiting_for, assistant, thread_id)
+    if waiting is not None:  # paused before this connection (another page, a restart)
+        out.send(waiting)
     return session
+
+
+def waiting_for(assistant: Any, thread_id: str) -> Any:
+    """What the conversation is paused for (`model.events.Waiting`), or None."""
+    fn = getattr(assistant, "waiting", None)
+    return fn(thread_id) if callable(fn) else None
 
 
 async def _serve(
@@ -301,5 +317,16 @@ async def _serve(
             sink.client_idle()
         elif isinstance(msg, Ping):
             out.send(Pong())
+        elif isinstance(msg, Approve | Deny | Reply):
+            if session.resuming:  # e.g. a second click: one decision at a time
+                out.send(Error(message=f"bad {msg.type!r} message: the last decision is still "
+                                       "being carried out"))
+                continue
+            waiting = await asyncio.to_thread(waiting_for, assistant, session.thread_id)
+            problem = decision_problem(msg, waiting)
+            if problem:
+                out.send(Error(message=problem))
+                continue
+            await asyncio.to_thread(session.resume, msg.decision())
         elif isinstance(msg, Start):
             out.send(Error(message="bad 'start' message: the session has already started"))

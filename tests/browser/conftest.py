@@ -68,4 +68,4 @@ def chromium_args(fake_wav: Path) -> list[str]:
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.live.conftest import real_assistant  # noqa: E402,F401  (one assistant per session)
+from tests.live.conftest import approval_assistant, real_assistant  # noqa: E402,F401  (one assistant per session)

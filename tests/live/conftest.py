@@ -20,3 +20,15 @@ def real_assistant(tmp_path_factory):
     warm_up(a)
     yield a
     a.close()
+
+
+@pytest.fixture(scope="session")
+def approval_assistant(real_assistant, tmp_path_factory):
+    """A real assistant (the warmed-up embedded policy of `real_assistant`, its own home) whose
+    `calculator` needs a person's approval (as `STEPVOX_APPROVE_TOOLS=calculator` does)."""
+    from agents import Assistant
+
+    a = Assistant(real_assistant.policy, tmp_path_factory.mktemp("approval-home"),
+                  approve_tools=["calculator"])
+    yield a
+    a.close()

@@ -9,13 +9,17 @@ import numpy as np
 import pytest
 
 from assistant.server.protocol import (
+    Approve,
     BadMessage,
+    Deny,
     Mode,
     Ping,
     Playback,
     Ptt,
+    Reply,
     SelectVoice,
     Start,
+    decision_problem,
     outgoing,
     parse_client_message,
 )
@@ -49,6 +53,7 @@ SAMPLES = [
     E.ToolResult(id="c1", name="get_current_time", content="22:00", is_error=False),
     E.VoiceChanged(voice_id="v7", name="Arthur", attributes={"gender": "male"}),
     E.Timing(stage="asr", ms=812.5),
+    E.Waiting(kind="approval", calls=[E.ToolCall(id="c2", name="calculator", arguments={"expression": "6 * 7"})]),
     E.TurnDone(result=RESULT),
     E.SpeechStarted(sample=4800),
     E.SpeechEnded(sample=40000, seconds=2.2),
@@ -132,6 +137,21 @@ def test_client_messages_parse_into_their_types():
     assert isinstance(parse_client_message('{"type": "mode", "mode": "vad"}'), Mode)
     assert isinstance(parse_client_message('{"type": "playback", "state": "idle"}'), Playback)
     assert isinstance(parse_client_message(b'{"type": "ping"}'), Ping)
+    assert parse_client_message('{"type": "approve"}').decision() == {"approved": True, "reason": None}
+    deny = parse_client_message('{"type": "deny", "reason": "not today"}')
+    assert isinstance(deny, Deny) and deny.decision() == {"approved": False, "reason": "not today"}
+    reply = parse_client_message('{"type": "reply", "text": "Ships Monday.\\nSam"}')
+    assert isinstance(reply, Reply) and reply.decision() == {"reply": "Ships Monday.\nSam"}
+
+
+def test_a_decision_must_answer_what_the_conversation_waits_for():
+    approval = E.Waiting(kind="approval", calls=[E.ToolCall(name="calculator", arguments={})])
+    handoff = E.Waiting(kind="handoff", reason="asked for a person")
+    approve, reply = Approve(type="approve"), Reply(type="reply", text="Hello.")
+    assert decision_problem(approve, approval) is None and decision_problem(reply, handoff) is None
+    assert "not waiting" in decision_problem(approve, None)
+    assert "'reply'" in decision_problem(approve, handoff)
+    assert "'approve' or 'deny'" in decision_problem(reply, approval)
 
 
 @pytest.mark.parametrize(
@@ -148,6 +168,8 @@ def test_client_messages_parse_into_their_types():
         ('{"type": "start", "output_sample_rate": 10000000}', ["output_sample_rate", "192000"]),
         ('{"type": "playback", "state": "busy"}', ["state", "'idle'"]),
         ('{"type": "voice", "voice": "v2"}', ["voice", "not permitted"]),
+        ('{"type": "approve", "reason": 5}', ["'approve'", "reason", "string"]),
+        ('{"type": "reply", "text": ""}', ["'reply'", "text", "empty"]),
     ],
 )
 def test_a_bad_client_message_names_the_problem(text, names):

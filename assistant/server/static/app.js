@@ -8,6 +8,7 @@
   const S = (window.stepvox = {
     state: "idle", playedSamples: 0, peak: 0, firstAudioAt: null, speechEndAt: null,
     audioBytes: 0, transcripts: [], toolCalls: [], toolResults: [], voices: [], turns: [], events: [], errors: [],
+    waiting: null, decisions: [],
   });
   let ws = null, ctx = null, mic = null, player = null, assistantEntry = null;
   let lastQueued = 0;
@@ -44,6 +45,69 @@
 
   function send(obj) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(obj)); }
 
+  // -- a person in the loop: the conversation waits for an approval or an operator's answer --
+  // (everything shown is set as text: tool arguments come from what the user said)
+  function node(tag, props, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(props || {})) {
+      if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+    }
+    for (const k of kids) e.appendChild(k);
+    return e;
+  }
+  function cardState(text) { const p = $("card-state"); if (p) p.textContent = text; }
+  function cardBusy(busy) {
+    for (const e of $("person").querySelectorAll("button, input, textarea")) e.disabled = busy;
+  }
+  function clearCard() { S.waiting = null; S.pendingDecision = null; $("person").replaceChildren(); }
+  function decide(msg, said) {
+    if (S.pendingDecision) return;
+    S.pendingDecision = msg;
+    S.decisions.push(msg);
+    send(msg);
+    cardBusy(true);
+    cardState(said + " — the assistant goes on…");
+    entry("system", "", said);
+    setStatus("thinking…", "thinking");
+  }
+  function showWaiting(m) {
+    S.waiting = m;
+    S.pendingDecision = null;
+    const title = node("h2", { id: "card-title", text: m.kind === "approval" ? "Approval needed" : "A person is asked to answer" });
+    const card = node("div", { class: "card " + m.kind, role: "group", "aria-labelledby": "card-title" }, title);
+    if (m.kind === "approval") {
+      card.appendChild(node("p", { text: `The assistant wants to run ${m.calls.length === 1 ? "this tool" : "these tools"}:` }));
+      for (const c of m.calls) {
+        card.appendChild(node("div", { class: "call", text: `${c.name}(${JSON.stringify(c.arguments)})` }));
+      }
+      const reason = node("input", { id: "decision-reason", type: "text", maxlength: "200", autocomplete: "off" });
+      card.appendChild(node("label", { for: "decision-reason", text: "Reason (optional)" }));
+      card.appendChild(reason);
+      const names = m.calls.map((c) => c.name).join(", ");
+      const approve = node("button", { id: "approve", class: "approve", type: "button", text: "Approve", "aria-label": `Approve ${names}` });
+      const deny = node("button", { id: "deny", class: "deny", type: "button", text: "Deny", "aria-label": `Deny ${names}` });
+      const why = () => reason.value.trim() || null;
+      approve.addEventListener("click", () => decide({ type: "approve", reason: why() }, `✓ approved ${names}`));
+      deny.addEventListener("click", () => decide({ type: "deny", reason: why() }, `✗ denied ${names}` + (why() ? ` (${why()})` : "")));
+      card.appendChild(node("div", { class: "actions" }, approve, deny));
+    } else {
+      if (m.reason) card.appendChild(node("p", { text: `Why: ${m.reason}` }));
+      const text = node("textarea", { id: "operator-text", rows: "3", maxlength: "2000", required: "" });
+      const form = node("form", { id: "operator-form" },
+        node("label", { for: "operator-text", text: "Operator's answer (the assistant says it)" }), text,
+        node("div", { class: "actions" }, node("button", { id: "operator-send", class: "send", type: "submit", text: "Send" })));
+      form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (!text.value.trim()) { cardState("write an answer first"); return; }
+        decide({ type: "reply", text: text.value.trim() }, "operator's answer sent");
+      });
+      card.appendChild(form);
+    }
+    card.appendChild(node("p", { id: "card-state", class: "card-state", role: "status" }));
+    $("person").replaceChildren(card);
+    setStatus(m.kind === "approval" ? "waiting for your approval" : "waiting for an operator", "waiting");
+  }
+
   function onMessage(ev) {
     if (typeof ev.data !== "string") {
       const pcm = new Int16Array(ev.data);
@@ -60,6 +124,7 @@
     switch (m.type) {
       case "status": setStatus("loading the assistant…", "loading"); break;
       case "ready":
+        clearCard();  // a conversation already paused is told by the `waiting` that follows
         setStatus("listening — ask something", "listening");
         S.threadId = m.thread_id;
         $("talk").disabled = $("mode").value !== "ptt";
@@ -103,8 +168,10 @@
         $("timings").appendChild(t);
         break;
       }
+      case "waiting": showWaiting(m); break;
       case "turn_done":
         S.turns.push(m.result);
+        if (m.result && !m.result.waiting) clearCard();  // the conversation waits no more
         if (!assistantEntry && m.result && m.result.reply_text && !m.result.info?.cancelled) {
           entry("assistant", "Assistant:", m.result.reply_text);  // a reply that streamed no text deltas
         }
@@ -114,6 +181,7 @@
       case "error":
         S.errors.push(m.message);
         entry("error", "error", m.message);
+        if (S.pendingDecision) { S.pendingDecision = null; cardBusy(false); cardState(m.message); }
         break;
     }
   }
@@ -155,7 +223,7 @@
       thread_id: sessionStorage.getItem("stepvox-thread") || null,
     });
     ws.onmessage = (e) => { onMessage(e); if (S.threadId) sessionStorage.setItem("stepvox-thread", S.threadId); };
-    ws.onclose = () => { setStatus("disconnected", "closed"); $("start").disabled = false; };
+    ws.onclose = () => { setStatus("disconnected", "closed"); $("start").disabled = false; clearCard(); };
     mic.port.onmessage = (e) => {
       $("meter-bar").style.width = Math.min(100, Math.round(e.data.level * 300)) + "%";
       if (ws && ws.readyState === 1) ws.send(e.data.pcm);
