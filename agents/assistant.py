@@ -24,15 +24,18 @@ import numpy as np
 from langchain_core.messages import AIMessage, RemoveMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.store.base import BaseStore
 
 from agents.graph import build_graph
 from agents.messages import from_langchain, to_langchain
+from agents.persistence import open_backend
 from agents.record import TurnRecorder
 from agents.recordings import thread_audio_dir, write_wav
 from agents.repair import whole_turns
 from agents.state import TurnContext
 from agents.threads import ThreadStore, check_thread_id
 from agents.tools import default_tools, voice_spec_from_attrs
+from agents.tools.memory import DEFAULT_USER
 from core.audio import resample, to_mono
 from core.settings import get_settings
 from model.embedded.asr import WhisperASR
@@ -40,7 +43,7 @@ from model.embedded.vad import trim
 from model.events import Event, TurnDone, TurnResult
 from model.messages import AudioPart, AudioTokensPart, Message, TextPart
 from model.policy import CancelToken, Policy
-from model.registry import get_policy
+from model.registry import check_options, get_policy
 from retrieval import CorpusStore
 from voices import VoiceLibrary
 
@@ -60,11 +63,27 @@ class Assistant:
         reranker: str | None = None,
         turn_wait_s: float = 120.0,
         retention_days: float | None = None,
+        checkpointer: Any = None,
+        store: BaseStore | None = None,
+        user_id: str = DEFAULT_USER,
     ) -> None:
+        """`checkpointer`: None or "sqlite" (`<home>/conversations.sqlite`), a postgresql:// URL,
+        or a LangGraph checkpointer object (used as given; its owner closes it). `store`: the
+        long-term memory (a LangGraph `BaseStore`, used as given); None: the one that goes with
+        the checkpointer (agents.persistence). `user_id`: whose memories the turns reach."""
         self.policy = policy
         self.home = Path(home)
+        self.user_id = user_id
         # conversations: checkpoints (0600), recordings (0700 per thread), turn locks
-        self.threads = ThreadStore(self.home, wait_s=turn_wait_s)
+        self.threads = ThreadStore(self.home, wait_s=turn_wait_s, checkpointer=checkpointer)
+        self._close_store: Any = None
+        if store is None:
+            try:
+                store, self._close_store = self.threads.backend.open_store()
+            except BaseException:
+                self.threads.close()
+                raise
+        self.store = store
         if retention_days:
             self.threads.prune(retention_days * 86400)
         self.audio_dir = self.threads.audio_dir
@@ -80,8 +99,9 @@ class Assistant:
         # respond node stops calling tools when fewer than 3 steps remain
         self.recursion_limit = 3 + 2 * max(0, max_tool_rounds)
         self.graph = build_graph(
-            policy, self.tools, self.checkpointer, transcriber=WhisperASR().transcribe_file
-        )
+            policy, self.tools, self.checkpointer, store=self.store,
+            transcriber=WhisperASR().transcribe_file,
+        )  # fmt: skip
 
     @classmethod
     def from_settings(
@@ -89,11 +109,23 @@ class Assistant:
         settings: Any = None,
         policy_name: str | None = None,
         extra_tools: list[BaseTool] | None = None,
+        *,
+        checkpointer: Any = None,
+        store: BaseStore | None = None,
         **policy_options: Any,
     ) -> Assistant:
+        """An assistant as the settings describe it (`get_settings()` when None). Keywords not
+        named here go to the policy's constructor and must be among its parameters (TypeError
+        naming the unknown one otherwise). `checkpointer`/`store` as in `Assistant(...)`;
+        None: the `checkpointer` setting (STEPVOX_CHECKPOINTER) decides."""
         if settings is None:
             settings = get_settings()
         name = policy_name or settings.policy
+        try:  # before anything loads or connects
+            check_options(name, policy_options)
+        except TypeError as e:
+            raise TypeError(f"Assistant.from_settings: {e} (and settings, policy_name, extra_tools, "
+                            "checkpointer, store)") from None
         opts: dict[str, Any] = {}
         if name == "embedded":
             opts = {"route_threshold": settings.route_threshold, "answer_threshold": settings.answer_threshold}
@@ -115,10 +147,18 @@ class Assistant:
                 "token2wav_dir": settings.token2wav_dir,
             }
         opts.update(policy_options)
+        # the database first: an unreachable server is refused before a model loads
+        backend = open_backend(settings.checkpointer if checkpointer is None else checkpointer, settings.home)
+        try:
+            policy = get_policy(name, **opts)
+        except BaseException:
+            backend.close()
+            raise
         return cls(
-            get_policy(name, **opts), settings.home, extra_tools=extra_tools,
+            policy, settings.home, extra_tools=extra_tools,
             tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
             turn_wait_s=settings.turn_wait_s, retention_days=settings.retention_days,
+            checkpointer=backend, store=store,
         )  # fmt: skip
 
     def warmup(self) -> None:
@@ -132,6 +172,9 @@ class Assistant:
         self.threads.delete("__warmup__")
 
     def close(self) -> None:
+        if self._close_store is not None:
+            self._close_store()
+            self._close_store = None
         self.threads.close()
         self.corpus.close()
         self.voices.close()
@@ -147,7 +190,8 @@ class Assistant:
         return str(path), len(samples) / 16000
 
     def _config(self, thread_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
+        return {"configurable": {"thread_id": thread_id, "user_id": self.user_id},
+                "recursion_limit": self.recursion_limit}
 
     def voice_of(self, thread_id: str) -> dict[str, Any] | None:
         """The thread's active voice (a VoiceSpec dump), or None for the default voice."""

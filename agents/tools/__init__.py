@@ -22,6 +22,7 @@ from agents.tools import (
     calculator,
     get_current_time,
     get_weather,
+    memory,
     retrieve_knowledge,
     web_search,
 )
@@ -64,6 +65,7 @@ def default_tools(
         get_weather.make_tool(timeout),
         retrieve_knowledge.make_tool(corpus_ref),
         audio_search.make_tool(voices_ref),
+        *memory.make_tools(),  # long-term memory: the store the graph is compiled with
     ]
     return ToolSet(tools, [corpus_ref, voices_ref])
 

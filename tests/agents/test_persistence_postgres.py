@@ -1,0 +1,160 @@
+"""Conversations on a real PostgreSQL server (started once per test session, tests/agents/
+conftest.py): `stepvox respond` in one process and the next turn in another, the thread
+operations (list, delete, prune) and the rollback of a failed turn, on LangGraph's
+PostgresSaver."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from agents import Assistant
+from agents.recordings import thread_audio_dir
+from agents.threads import ThreadError, ThreadStore
+from model.policy import PolicyUnavailable
+from model.remote import RemotePolicy
+from tests.agents.scripted_remote import ScriptedRemote
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = {"checkpoints": "thread_id, checkpoint_ns, checkpoint_id",
+          "checkpoint_writes": "thread_id, checkpoint_ns, checkpoint_id, task_id, idx",
+          "checkpoint_blobs": "thread_id, checkpoint_ns, channel, version"}
+
+
+def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    e = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+         "STEPVOX_HOME": str(home), "HF_HUB_OFFLINE": "1", **env}
+    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True,
+                          text=True, env=e, cwd=ROOT, timeout=300)
+
+
+def pg_digest(url: str, thread: str | None = None) -> str:
+    """Every checkpoint row (of one thread, or all), by content."""
+    h = hashlib.sha256()
+    with psycopg.connect(url) as conn:
+        for table, key in TABLES.items():
+            where, params = ("WHERE thread_id = %s", (thread,)) if thread else ("", ())
+            for row in conn.execute(f"SELECT * FROM {table} {where} ORDER BY {key}", params):
+                h.update(repr(row).encode())
+    return h.hexdigest()
+
+
+def pg_rows(url: str, thread: str) -> int:
+    with psycopg.connect(url) as conn:
+        return sum(conn.execute(f"SELECT count(*) FROM {t} WHERE thread_id = %s", (thread,)).fetchone()[0]
+                   for t in TABLES)
+
+
+def seed(home: Path, url: str, turns: list[tuple[str, str]]) -> None:
+    """Real turns (remote policy on a scripted loopback server that calls a tool) on Postgres."""
+    server = ScriptedRemote("tool")
+    a = Assistant(RemotePolicy(base_url=server.url), home, tool_timeout_s=3.0, checkpointer=url)
+    try:
+        for thread, text in turns:
+            a.respond(text=text, thread_id=thread)
+    finally:
+        a.close()
+        server.close()
+
+
+def test_a_conversation_on_postgres_continues_in_the_next_process(pg_url, tmp_path, speak):
+    home = tmp_path / "home"
+    env = {"STEPVOX_CHECKPOINTER": pg_url}
+    first = cli(home, "respond", str(speak("What time is it in Tokyo?")), "-o", str(tmp_path / "1.wav"),
+                "--thread", "trip", "--json", **env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["tool_calls"][0]["arguments"]["timezone"] == "Asia/Tokyo"
+    # a new process: the follow-up is understood only with the first turn loaded from Postgres
+    second = cli(home, "respond", str(speak("And in London?")), "-o", str(tmp_path / "2.wav"),
+                 "--thread", "trip", "--json", **env)
+    assert second.returncode == 0, second.stderr
+    call = json.loads(second.stdout)["tool_calls"][0]
+    assert call["name"] == "get_current_time" and call["arguments"]["timezone"] == "Europe/London"
+    listed = cli(home, "threads", "list", "--json", **env)
+    assert listed.returncode == 0, listed.stderr
+    assert [(t["id"], t["turns"]) for t in json.loads(listed.stdout)] == [("trip", 2)]
+    assert not (home / "conversations.sqlite").exists()  # the conversation is in the database
+    assert pg_rows(pg_url, "trip") > 0
+
+
+def test_list_delete_and_prune_on_postgres(pg_url, tmp_path):
+    home = tmp_path / "home"
+    seed(home, pg_url, [("kitchen", "what time is it"), ("kitchen", "and now?"), ("garage", "what time is it")])
+    store = ThreadStore(home, checkpointer=pg_url)
+    try:
+        assert store.backend.kind == "postgres"
+        assert sorted((i.id, i.turns) for i in store.list()) == [("garage", 1), ("kitchen", 2)]
+        assert all(i.last_activity and i.audio_bytes > 0 for i in store.list())
+        # no such conversation: one line, nothing changed
+        before = pg_digest(pg_url)
+        with pytest.raises(ThreadError, match="no such conversation"):
+            store.delete("cellar")
+        assert pg_digest(pg_url) == before
+        kitchen = pg_digest(pg_url, "kitchen")
+        gone = store.delete("garage")
+        assert (gone.id, gone.turns) == ("garage", 1)
+        assert store.ids() == ["kitchen"] and pg_rows(pg_url, "garage") == 0
+        assert not thread_audio_dir(home / "audio", "garage", create=False).exists()
+        assert pg_digest(pg_url, "kitchen") == kitchen  # the other conversation is untouched
+        assert store.prune(30 * 86400) == []  # active just now
+        later = datetime.now(UTC) + timedelta(days=31)
+        assert [i.id for i in store.prune(30 * 86400, now=later)] == ["kitchen"]
+        assert store.ids() == [] and pg_rows(pg_url, "kitchen") == 0
+    finally:
+        store.close()
+
+
+def test_a_failed_turn_on_postgres_leaves_the_conversation_as_it_was(pg_url, tmp_path):
+    home = tmp_path / "home"
+    seed(home, pg_url, [("t", "what time is it")])
+    before = pg_digest(pg_url)
+    # the server fails after the tool ran: the failed turn had written checkpoints and blobs
+    server = ScriptedRemote("tool", fail_from=1)
+    try:
+        a = Assistant(RemotePolicy(base_url=server.url), home, tool_timeout_s=3.0, checkpointer=pg_url)
+        head = a.threads.head("t")
+        with pytest.raises(PolicyUnavailable):
+            a.respond(text="and now?", thread_id="t")
+        with pytest.raises(PolicyUnavailable):
+            a.respond(text="a new conversation", thread_id="new")  # nothing before it
+        assert a.threads.head("t") == head and a.threads.ids() == ["t"]
+        a.close()
+    finally:
+        server.close()
+    assert pg_digest(pg_url) == before
+    # and the conversation goes on
+    server = ScriptedRemote("echo")
+    try:
+        a = Assistant(RemotePolicy(base_url=server.url), home, tool_timeout_s=3.0, checkpointer=pg_url)
+        assert "still there" in a.respond(text="still there?", thread_id="t").reply_text
+        assert a.threads.info("t").turns == 2
+        a.close()
+    finally:
+        server.close()
+
+
+def test_a_checkpointer_object_is_used_as_given_and_left_open(pg_url, tmp_path):
+    """A developer's own PostgresSaver: used as is, not closed by the assistant."""
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    server = ScriptedRemote("echo")
+    try:
+        with PostgresSaver.from_conn_string(pg_url) as saver:
+            saver.setup()
+            a = Assistant(RemotePolicy(base_url=server.url), tmp_path / "home", tools=[], checkpointer=saver)
+            assert a.checkpointer is saver and a.threads.backend.kind == "postgres"
+            a.respond(text="hello there", thread_id="mine")
+            a.close()
+            assert not saver.conn.closed
+            tup = saver.get_tuple({"configurable": {"thread_id": "mine", "checkpoint_ns": ""}})
+            assert [m.type for m in tup.checkpoint["channel_values"]["messages"]] == ["human", "ai"]
+    finally:
+        server.close()
