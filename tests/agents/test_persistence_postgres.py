@@ -53,6 +53,13 @@ def pg_rows(url: str, thread: str) -> int:
                    for t in TABLES)
 
 
+def text_of(message: dict) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, str):
+        return content
+    return " ".join(c.get("text", "") for c in content if c.get("type") == "text")
+
+
 def seed(home: Path, url: str, turns: list[tuple[str, str]]) -> None:
     """Real turns (remote policy on a scripted loopback server that calls a tool) on Postgres."""
     server = ScriptedRemote("tool")
@@ -65,19 +72,25 @@ def seed(home: Path, url: str, turns: list[tuple[str, str]]) -> None:
         server.close()
 
 
-def test_a_conversation_on_postgres_continues_in_the_next_process(pg_url, tmp_path, speak):
+def test_a_conversation_on_postgres_continues_in_the_next_process(pg_url, tmp_path):
+    """`stepvox ask` twice on one thread, each a new process: the second turn's request to the
+    policy carries the first turn, loaded from PostgreSQL."""
     home = tmp_path / "home"
+    server = ScriptedRemote("echo")
     env = {"STEPVOX_CHECKPOINTER": pg_url}
-    first = cli(home, "respond", str(speak("What time is it in Tokyo?")), "-o", str(tmp_path / "1.wav"),
-                "--thread", "trip", "--json", **env)
-    assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout)["tool_calls"][0]["arguments"]["timezone"] == "Asia/Tokyo"
-    # a new process: the follow-up is understood only with the first turn loaded from Postgres
-    second = cli(home, "respond", str(speak("And in London?")), "-o", str(tmp_path / "2.wav"),
-                 "--thread", "trip", "--json", **env)
-    assert second.returncode == 0, second.stderr
-    call = json.loads(second.stdout)["tool_calls"][0]
-    assert call["name"] == "get_current_time" and call["arguments"]["timezone"] == "Europe/London"
+    try:
+        for n, question in enumerate(["my first question", "and a second one"]):
+            p = cli(home, "ask", question, "-o", str(tmp_path / f"{n}.wav"), "--thread", "trip",
+                    "--policy", "remote", "--remote-url", server.url, "--json", **env)
+            assert p.returncode == 0, p.stderr
+            assert json.loads(p.stdout)["reply_text"] == f"You said: {question}."
+    finally:
+        server.close()
+    second = server.requests[-1][1]["messages"]
+    history = [(m["role"], text_of(m)) for m in second
+               if m["role"] in ("human", "assistant") and m.get("eot") is not False]
+    assert history == [("human", "my first question"), ("assistant", "You said: my first question."),
+                       ("human", "and a second one")]
     listed = cli(home, "threads", "list", "--json", **env)
     assert listed.returncode == 0, listed.stderr
     assert [(t["id"], t["turns"]) for t in json.loads(listed.stdout)] == [("trip", 2)]
@@ -125,7 +138,7 @@ def test_a_failed_turn_on_postgres_leaves_the_conversation_as_it_was(pg_url, tmp
             a.respond(text="and now?", thread_id="t")
         with pytest.raises(PolicyUnavailable):
             a.respond(text="a new conversation", thread_id="new")  # nothing before it
-        assert a.threads.head("t") == head and a.threads.ids() == ["t"]
+        assert a.threads.head("t") == head and a.threads.backend.thread_ids() == ["t"]
         a.close()
     finally:
         server.close()
