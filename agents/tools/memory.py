@@ -1,9 +1,10 @@
-"""remember / recall: long-term memory across conversations, in LangGraph's store.
+"""remember / recall / forget: long-term memory across conversations, in LangGraph's store.
 
 `remember` keeps a fact the user states ("remember that my sister's name is Ada"); `recall`
 hands back, in any later conversation, what the user told for a question ("what is my
 sister's name?") as passages the policy answers from. A fact about the same thing replaces
-the older one ("my sister's name is Eve" replaces "... is Ada").
+the older one ("my sister's name is Eve" replaces "... is Ada"). `forget` deletes what the
+user names ("forget my sister's name") or everything ("forget everything you know about me").
 
 Both reach the store the graph was compiled with (`build_graph(..., store=...)`; the
 `Assistant` opens one, agents.persistence) through LangGraph's `ToolRuntime`. Memories are
@@ -40,6 +41,14 @@ REMEMBER = re.compile(
     r"(?P<that>that\s+)?(?P<fact>.*)$",
     re.I,
 )
+FORGET = re.compile(
+    rf"^\s*{_POLITE}forget\b(?:\s+(?:about|that|what i (?:told|said to) you about|what you (?:know|remember) about))*"
+    r"\s*(?P<what>.*)$",
+    re.I,
+)
+_VAGUE = {"it", "that", "this", "them", "those"}
+_NOT_NAMING = {"my", "our", "the", "a", "an", "where", "what", "when", "who", "which", "how", "about"}
+_EVERYTHING = re.compile(r"^(?:everything|all(?: of it| that| my memories| you (?:know|remember))?)\b", re.I)
 RECALL_EXPLICIT = [
     r"\b(?:do|did|can|could) you (?:still )?remember\b",
     r"\bwhat did i (?:tell|say to) you\b",
@@ -54,7 +63,7 @@ REMEMBER_EXAMPLES = [
     "remember my locker code is 4512", "make a note that the plumber comes on Tuesday",
     "remember that my favourite colour is green", "note that our dog is called Rex",
 ]  # fmt: skip
-REMEMBER_CUES = ["remember", "forget", "keep in mind", "note", "memorize", "memorise"]
+REMEMBER_CUES = ["remember", "keep in mind", "note", "memorize", "memorise", "don't forget"]
 RECALL_EXAMPLES = [
     "what is my sister's name", "what's my wife's birthday", "where did I park",
     "what is my favourite colour", "when is my mother's birthday", "what's my locker code",
@@ -62,6 +71,11 @@ RECALL_EXAMPLES = [
     "who is my dentist", "what is our dog called", "what am I allergic to",
 ]  # fmt: skip
 RECALL_CUES = ["my", "mine", "our", "i", "remember", "told you"]
+FORGET_EXAMPLES = [
+    "forget my sister's name", "forget that my locker code is 4512",
+    "forget everything you remember about me", "forget what I told you about my dentist",
+    "please forget where I parked",
+]  # fmt: skip
 
 _FIRST_TO_SECOND = {
     "i am": "you are", "i'm": "you're", "i was": "you were", "i've": "you've", "i'll": "you'll",
@@ -154,6 +168,26 @@ def recall(query: str, runtime: ToolRuntime) -> str:
     return to_json(doc)
 
 
+def forget(what: str, runtime: ToolRuntime) -> str:
+    """Forget what the user told about something ("my sister's name"), or "everything"."""
+    what = _clean(what)
+    if not what:
+        raise ToolException("say what to forget")
+    store, user, _ = _where(runtime)
+    ns = namespace(user)
+    items = store.search(ns, limit=10_000)
+    if _EVERYTHING.match(what):
+        gone = items
+    else:
+        key, words = memory_key(what), set(re.findall(r"[a-z0-9']+", what.lower())) - _NOT_NAMING
+        gone = [i for i in items if i.key == key
+                or (words and words <= set(re.findall(r"[a-z0-9']+", str(i.value.get("fact", "")).lower())))]
+    for i in gone:
+        store.delete(ns, i.key)
+    return to_json({"what": what, "forgotten": [i.value.get("fact") for i in gone],
+                    "everything": bool(_EVERYTHING.match(what))})
+
+
 # -- routing metadata -----------------------------------------------------------------------------
 def parse_remember(text: str, previous: PreviousCall | None = None) -> dict[str, Any] | None:
     m = remember_request(text)
@@ -175,6 +209,25 @@ def say_remember(result: Any, args: dict[str, Any]) -> str:
     return f"OK, I'll remember that {second_person(fact)}." if fact else "OK, I'll remember that."
 
 
+def parse_forget(text: str, previous: PreviousCall | None = None) -> dict[str, Any] | None:
+    m = FORGET.match(text.strip())
+    what = _clean(m.group("what")) if m else ""
+    return {"what": what} if what and what.lower() not in _VAGUE else None
+
+
+def say_forget(result: Any, args: dict[str, Any]) -> str:
+    if not isinstance(result, dict):
+        return "OK."
+    facts = [f for f in result.get("forgotten") or [] if f]
+    if result.get("everything"):
+        n = len(facts)
+        return f"OK, I've forgotten everything you told me ({n} thing{'s' * (n != 1)})." if n else \
+            "There was nothing to forget."
+    if not facts:
+        return f"I don't remember anything about {second_person(str(result.get('what') or args.get('what') or 'that'))}."
+    return "OK, I've forgotten that " + " and that ".join(second_person(f) for f in facts) + "."
+
+
 def make_tools() -> list[BaseTool]:
     return [
         standard_tool(
@@ -189,5 +242,12 @@ def make_tools() -> list[BaseTool]:
             "Recall what the user told you in earlier conversations (their family, plans, preferences).",
             examples=RECALL_EXAMPLES, cues=RECALL_CUES, parse=parse_recall, extractive=True,
             explicit=lambda t: _recall_explicit(t) and remember_request(t) is None, say_error=error_sayer("recall that"),
+        ),
+        standard_tool(
+            forget, "forget",
+            "Forget what the user told you about something, or everything they told you.",
+            examples=FORGET_EXAMPLES, cues=["forget"], parse=parse_forget, say=say_forget,
+            explicit=lambda t: FORGET.match(t.strip()) is not None, clarify="What should I forget?",
+            say_error=error_sayer("forget that"),
         ),
     ]  # fmt: skip

@@ -1,6 +1,7 @@
-"""Long-term memory across conversations (the `remember` and `recall` tools on LangGraph's
-store): a fact the user states in one thread answers a question in another, with the embedded
-policy routing both phrasings, on SQLite (the default) and on a real PostgreSQL server."""
+"""Long-term memory across conversations (the `remember`, `recall` and `forget` tools on
+LangGraph's store): a fact the user states in one thread answers a question in another, with
+the embedded policy routing the phrasings, on SQLite (the default) and on a real PostgreSQL
+server."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def test_a_fact_remembered_in_one_thread_is_used_in_another(policy, tmp_path, ch
         assert stat.S_IMODE((home / "memory.sqlite").stat().st_mode) == 0o600
 
 
-def test_a_newer_fact_about_the_same_thing_replaces_the_older(policy, tmp_path):
+def test_a_newer_fact_replaces_the_older_and_forget_deletes(policy, tmp_path):
     a = Assistant(policy, tmp_path / "home")
     try:
         a.respond(text="Remember that my sister's name is Ada.", thread_id="a")
@@ -70,6 +71,13 @@ def test_a_newer_fact_about_the_same_thing_replaces_the_older(policy, tmp_path):
         answer = a.respond(text="What is my sister's name?", thread_id="c").reply_text
         assert "Eve" in answer and "Ada" not in answer
         assert "4512" in a.respond(text="What's my locker code?", thread_id="c").reply_text
+        # and forgotten on request: one thing, then everything
+        gone = a.respond(text="Please forget my locker code.", thread_id="d")
+        assert called(gone) == ["forget"] and gone.reply_text == "OK, I've forgotten that your locker code is 4512."
+        assert "4512" not in a.respond(text="What's my locker code?", thread_id="d").reply_text
+        assert a.respond(text="Forget everything you know about me.", thread_id="d").reply_text == \
+            "OK, I've forgotten everything you told me (1 thing)."
+        assert a.store.search(namespace("default")) == []
     finally:
         a.close()
 
