@@ -75,9 +75,13 @@ class Backend:
     def thread_ids(self) -> list[str]:
         return sorted({t.config["configurable"]["thread_id"] for t in self.saver.list(None)})
 
+    def delete(self, thread_id: str) -> None:
+        """Every checkpoint and write of the thread."""
+        self.saver.delete_thread(thread_id)
+
     def rollback(self, thread_id: str, head: str | None) -> None:
         if head is None:
-            self.saver.delete_thread(thread_id)
+            self.delete(thread_id)
             return
         config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": head}}
         saved = self.saver.get_tuple(config)
@@ -154,6 +158,10 @@ class PostgresBackend(Backend):
         with self.saver.lock, self._connection() as conn:
             rows = conn.execute("SELECT DISTINCT thread_id FROM checkpoints").fetchall()
         return sorted(r["thread_id"] if isinstance(r, dict) else r[0] for r in rows)
+
+    def delete(self, thread_id: str) -> None:
+        """Checkpoints, writes and blobs in one transaction (delete_thread is three)."""
+        self.saver.prune([thread_id], strategy="delete")
 
     def rollback(self, thread_id: str, head: str | None) -> None:
         head = head or ""

@@ -195,7 +195,7 @@ class ThreadStore:
     def _delete(self, thread_id: str, others: set[Path]) -> ThreadInfo:
         info = self.info(thread_id, others)
         files = self._recordings(thread_id, self.messages(thread_id), others)
-        self.saver.delete_thread(thread_id)  # its checkpoints and writes (SQLite: one transaction)
+        self.backend.delete(thread_id)  # its checkpoints and writes, one transaction
         remove(files)
         return info
 

@@ -1,7 +1,7 @@
 """Conversations on a real PostgreSQL server (started once per test session, tests/agents/
 conftest.py): `stepvox respond` in one process and the next turn in another, the thread
 operations (list, delete, prune) and the rollback of a failed turn, on LangGraph's
-PostgresSaver."""
+PostgresSaver; and the same operations on a checkpointer of another kind (in-memory)."""
 
 from __future__ import annotations
 
@@ -171,3 +171,30 @@ def test_a_checkpointer_object_is_used_as_given_and_left_open(pg_url, tmp_path):
             assert [m.type for m in tup.checkpoint["channel_values"]["messages"]] == ["human", "ai"]
     finally:
         server.close()
+
+
+def test_any_other_checkpointer_lists_and_undoes_a_failed_turn(tmp_path):
+    """A checkpointer with no table of ours (LangGraph's in-memory one): threads are listed
+    through its `list`, and a failed turn is undone by restoring the checkpoint it began from."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    saver = InMemorySaver()
+    good, failing = ScriptedRemote("tool"), ScriptedRemote("tool", fail_from=1)
+    try:
+        a = Assistant(RemotePolicy(base_url=good.url), tmp_path / "home", tool_timeout_s=3.0, checkpointer=saver)
+        a.respond(text="what time is it", thread_id="t")
+        assert a.threads.backend.kind == "custom" and a.threads.backend.thread_ids() == ["t"]
+        before = [(m.type, m.text) for m in a.history("t")]
+        a.close()
+        b = Assistant(RemotePolicy(base_url=failing.url), tmp_path / "home", tool_timeout_s=3.0, checkpointer=saver)
+        with pytest.raises(PolicyUnavailable):
+            b.respond(text="and now?", thread_id="t")  # failed after its tool ran
+        assert [(m.type, m.text) for m in b.history("t")] == before
+        assert b.threads.list()[0].turns == 1
+        with pytest.raises(PolicyUnavailable):
+            b.respond(text="hello", thread_id="new")
+        assert b.threads.backend.thread_ids() == ["t"]
+        b.close()
+    finally:
+        good.close()
+        failing.close()
