@@ -23,7 +23,7 @@ demo: install
 	@echo "reply audio: out/reply.wav   transcript: out/reply.json   the command: .venv/bin/stepvox (or: source .venv/bin/activate)"
 
 test: install
-	bash scripts/install-browser-deps.sh $(BIN)/python   # Debian chromium for the real-browser test
+	bash scripts/install-test-deps.sh $(BIN)/python   # Debian chromium and postgresql for the browser and PostgreSQL tests
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -30,6 +30,7 @@ import numpy as np
 from langchain_core.messages import AIMessage, RemoveMessage
 from langchain_core.tools import BaseTool
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
+from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
 from agents.aio import aiterate
@@ -43,6 +44,7 @@ from agents.approval import (
 )
 from agents.graph import build_graph
 from agents.messages import from_langchain, to_langchain
+from agents.persistence import open_backend
 from agents.record import TurnRecorder
 from agents.recordings import thread_audio_dir, write_wav
 from agents.repair import whole_turns
@@ -52,6 +54,7 @@ from agents.threads import ThreadStore, check_thread_id
 from agents.tools import default_tools, voice_spec_from_attrs
 from agents.tools.handoff import operator_answer
 from agents.tools.mcp import MCPTools
+from agents.tools.memory import DEFAULT_USER
 from agents.tools.plugins import load_tools
 from core.audio import resample, to_mono
 from core.settings import MCPServer, get_settings
@@ -60,7 +63,7 @@ from model.embedded.vad import trim
 from model.events import Event, TextDelta, Transcript, TurnDone, TurnResult, Waiting
 from model.messages import AudioPart, AudioTokensPart, Message, TextPart
 from model.policy import CancelToken, Policy, VoiceSpec
-from model.registry import get_policy
+from model.registry import check_options, get_policy
 from retrieval import CorpusStore
 from voices import VoiceLibrary
 
@@ -84,11 +87,27 @@ class Assistant:
         escalate_after: int = ESCALATE_AFTER,
         approve_tools: list[str] | tuple[str, ...] = (),
         mcp_servers: Mapping[str, MCPServer] | None = None,
+        checkpointer: Any = None,
+        store: BaseStore | None = None,
+        user_id: str = DEFAULT_USER,
     ) -> None:
+        """`checkpointer`: None or "sqlite" (`<home>/conversations.sqlite`), a postgresql:// URL,
+        or a LangGraph checkpointer object (used as given; its owner closes it). `store`: the
+        long-term memory (a LangGraph `BaseStore`, used as given); None: the one that goes with
+        the checkpointer (agents.persistence). `user_id`: whose memories the turns reach."""
         self.policy = policy
         self.home = Path(home)
+        self.user_id = user_id
         # conversations: checkpoints (0600), recordings (0700 per thread), turn locks
-        self.threads = ThreadStore(self.home, wait_s=turn_wait_s)
+        self.threads = ThreadStore(self.home, wait_s=turn_wait_s, checkpointer=checkpointer)
+        self._close_store: Any = None
+        if store is None:
+            try:
+                store, self._close_store = self.threads.backend.open_store()
+            except BaseException:
+                self.threads.close()
+                raise
+        self.store = store
         if retention_days:
             self.threads.prune(retention_days * 86400)
         self.audio_dir = self.threads.audio_dir
@@ -104,9 +123,7 @@ class Assistant:
             self.mcp = MCPTools(mcp_servers or {}, timeout=tool_timeout_s,
                                 reserved=[t.name for t in [*tools, *(extra_tools or [])]])
         except BaseException:
-            self.threads.close()
-            self.corpus.close()
-            self.voices.close()
+            self.close(mcp=False)
             raise
         self.tools = needing_approval([*tools, *self.mcp.tools, *(extra_tools or [])], approve_tools)
         self.checkpointer = self.threads.saver
@@ -115,7 +132,7 @@ class Assistant:
         self.recursion_limit = 3 + 2 * max(0, max_tool_rounds)
         self.transcriber = WhisperASR().transcribe_file
         self.graph = build_graph(
-            policy, self.tools, self.checkpointer, transcriber=self.transcriber,
+            policy, self.tools, self.checkpointer, store=self.store, transcriber=self.transcriber,
             escalate_after=escalate_after,
         )
 
@@ -125,11 +142,23 @@ class Assistant:
         settings: Any = None,
         policy_name: str | None = None,
         extra_tools: list[BaseTool] | None = None,
+        *,
+        checkpointer: Any = None,
+        store: BaseStore | None = None,
         **policy_options: Any,
     ) -> Assistant:
+        """An assistant as the settings describe it (`get_settings()` when None). Keywords not
+        named here go to the policy's constructor and must be among its parameters (TypeError
+        naming the unknown one otherwise). `checkpointer`/`store` as in `Assistant(...)`;
+        None: the `checkpointer` setting (STEPVOX_CHECKPOINTER) decides."""
         if settings is None:
             settings = get_settings()
         name = policy_name or settings.policy
+        try:  # before anything loads or connects
+            check_options(name, policy_options)
+        except TypeError as e:
+            raise TypeError(f"Assistant.from_settings: {e} (and settings, policy_name, extra_tools, "
+                            "checkpointer, store)") from None
         opts: dict[str, Any] = {}
         if name == "embedded":
             opts = {"route_threshold": settings.route_threshold, "answer_threshold": settings.answer_threshold}
@@ -161,13 +190,19 @@ class Assistant:
             }
         opts.update(policy_options)
         tools = [*load_tools(settings.tools), *(extra_tools or [])]  # bad entries: before any model
+        # the database first: an unreachable server is refused before a model loads
+        backend = open_backend(settings.checkpointer if checkpointer is None else checkpointer, settings.home)
+        try:
+            policy = get_policy(name, **opts)
+        except BaseException:
+            backend.close()
+            raise
         return cls(
-            get_policy(name, **opts), settings.home,
-            extra_tools=tools,
+            policy, settings.home, extra_tools=tools,
             tool_timeout_s=settings.tool_timeout_s, reranker=settings.reranker,
             turn_wait_s=settings.turn_wait_s, retention_days=settings.retention_days,
             escalate_after=settings.escalate_after, approve_tools=settings.approve_tools,
-            mcp_servers=settings.mcp_servers,
+            mcp_servers=settings.mcp_servers, checkpointer=backend, store=store,
         )  # fmt: skip
 
     def warmup(self) -> None:
@@ -180,8 +215,12 @@ class Assistant:
             asr.transcribe(silence + 1e-4, 16000)
         self.threads.delete("__warmup__")
 
-    def close(self) -> None:
-        self.mcp.close()
+    def close(self, *, mcp: bool = True) -> None:
+        if mcp:
+            self.mcp.close()
+        if self._close_store is not None:
+            self._close_store()
+            self._close_store = None
         self.threads.close()
         self.corpus.close()
         self.voices.close()
@@ -197,7 +236,8 @@ class Assistant:
         return str(path), len(samples) / 16000
 
     def _config(self, thread_id: str) -> dict[str, Any]:
-        return {"configurable": {"thread_id": thread_id}, "recursion_limit": self.recursion_limit}
+        return {"configurable": {"thread_id": thread_id, "user_id": self.user_id},
+                "recursion_limit": self.recursion_limit}
 
     def voice_of(self, thread_id: str) -> dict[str, Any] | None:
         """The thread's active voice (a VoiceSpec dump), or None for the default voice."""

@@ -1,11 +1,16 @@
 """Conversations (threads) of one home: their checkpoints, recordings and turn locks.
 
-`ThreadStore(home)` opens `<home>/conversations.sqlite` (0600, WAL; LangGraph's
-`SqliteSaver` tables) and owns, per thread:
+`ThreadStore(home, checkpointer=...)` keeps the checkpoints where `agents.persistence` says:
+by default `<home>/conversations.sqlite` (0600, WAL; LangGraph's `SqliteSaver`), or a
+PostgreSQL database (`postgresql://...`, LangGraph's `PostgresSaver`), or a checkpointer object
+the caller gives. It reads and deletes them through the checkpointer API, and owns, per thread:
 
 - the turn lock: one turn of a conversation at a time, across threads *and processes* (the
   CLI, the server, a library user), a `filelock` per thread under `<home>/locks/`. A second
-  turn waits up to `wait_s` (STEPVOX_TURN_WAIT_S) and is then refused with `ThreadBusy`;
+  turn waits up to `wait_s` (STEPVOX_TURN_WAIT_S) and is then refused with `ThreadBusy`.
+  The lock is a file under home, whatever the checkpointer: hosts that share one PostgreSQL
+  database do not see each other's locks (docs/persistence.md);
+- `head`/`rollback` (a failed turn leaves the conversation as it was);
 - `list()` (id, turns, last activity, bytes of recordings), `delete(id)` (its checkpoints and
   its recordings, `agents.recordings`), and `prune(seconds)` (every conversation idle longer).
 
@@ -16,8 +21,6 @@ digits, `_ . @ -`, starting with a letter, digit or `_`.
 from __future__ import annotations
 
 import hashlib
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -28,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import filelock
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agents.approval import waiting_in
 from agents.messages import from_langchain
+from agents.persistence import Backend, open_backend
 from agents.recordings import referenced, remove, thread_audio_dir, thread_of_dir, tree_size
 from core.settings import private_dir
 from core.thread_ids import shown, thread_id_problem
@@ -71,32 +74,27 @@ class ThreadInfo:
         return d
 
 
-def open_private_sqlite(path: Path) -> sqlite3.Connection:
-    """A connection to a SQLite file that only its owner can read (0600, with its -wal/-shm)."""
-    private_dir(path.parent)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
-    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        if p.exists():
-            os.chmod(p, 0o600)  # files from earlier versions were created 0644
-    return conn
-
-
 class ThreadStore:
-    def __init__(self, home: str | Path, *, wait_s: float = 120.0) -> None:
+    def __init__(self, home: str | Path, *, wait_s: float = 120.0, checkpointer: Any = None) -> None:
+        """`checkpointer`: None or "sqlite" (the file under home), a postgresql:// URL, or a
+        LangGraph checkpointer object (used as it is, never closed here); an opened
+        `agents.persistence.Backend` is taken over (closed with this store)."""
         home = private_dir(Path(home))
         self.audio_dir = private_dir(home / "audio")
         self.lock_dir = private_dir(home / "locks")
-        self.conn = open_private_sqlite(home / "conversations.sqlite")
-        self.saver = SqliteSaver(self.conn)
-        self.saver.setup()
+        self.backend: Backend = (checkpointer if isinstance(checkpointer, Backend)
+                                 else open_backend(checkpointer, home))
+        self.saver = self.backend.saver
         self.wait_s = wait_s
         self._local: dict[str, threading.Lock] = {}
         self._local_lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> ThreadStore:
+        return cls(settings.home, wait_s=settings.turn_wait_s, checkpointer=settings.checkpointer)
+
     def close(self) -> None:
-        self.conn.close()
+        self.backend.close()
 
     # -- one turn at a time ---------------------------------------------------------------
     @contextmanager
@@ -138,20 +136,15 @@ class ThreadStore:
 
     def rollback(self, thread_id: str, head: str | None) -> None:
         """Forget every checkpoint of the thread written after `head` (all when None), in one
-        transaction: a failed turn leaves the conversation exactly as it was. (Checkpoint ids
-        sort by time; LangGraph's SqliteSaver finds the latest the same way.)"""
-        with self.saver.cursor() as cur:
-            for table in ("checkpoints", "writes"):
-                cur.execute(f"DELETE FROM {table} WHERE thread_id = ? AND checkpoint_id > ?",
-                            (thread_id, head or ""))
+        transaction: a failed turn leaves the conversation exactly as it was."""
+        self.backend.rollback(thread_id, head)
 
     def messages(self, thread_id: str) -> list[Any]:
         tup = self._latest(thread_id)
         return list(tup.checkpoint["channel_values"].get("messages", [])) if tup else []
 
     def _checkpointed(self) -> list[str]:
-        with self.saver.cursor(transaction=False) as cur:
-            return [r[0] for r in cur.execute("SELECT DISTINCT thread_id FROM checkpoints")]
+        return self.backend.thread_ids()
 
     def _audio_dirs(self) -> dict[str, Path]:
         return {t: p for p in self.audio_dir.iterdir() if p.is_dir()
@@ -224,7 +217,7 @@ class ThreadStore:
     def _delete(self, thread_id: str, others: set[Path]) -> ThreadInfo:
         info = self.info(thread_id, others)
         files = self._recordings(thread_id, self.messages(thread_id), others)
-        self.saver.delete_thread(thread_id)  # both tables, one transaction
+        self.backend.delete(thread_id)  # its checkpoints and writes, one transaction
         remove(files)
         return info
 

@@ -41,7 +41,7 @@ def _store():
 
     from agents.threads import ThreadStore
 
-    return ThreadStore(s.home, wait_s=s.turn_wait_s)
+    return ThreadStore.from_settings(s)  # STEPVOX_CHECKPOINTER: SQLite under home, or PostgreSQL
 
 
 def _size(n: int) -> str:

@@ -199,6 +199,11 @@ class Settings(BaseSettings):
         description="How long a turn waits for another turn on the same conversation (another process "
         "included) before it is refused.",
     )
+    checkpointer: str = Field(
+        "sqlite",
+        description="Where conversations and long-term memory are kept: `sqlite` (files under home) or a "
+        "PostgreSQL URL `postgresql://user@host:5432/db` (see docs/persistence.md).",
+    )
     # server
     token: str | None = Field(
         None, min_length=8, description="Token `stepvox serve` requires (prefer this to `--token`, which `ps` shows)."
@@ -289,6 +294,24 @@ class Settings(BaseSettings):
             raise ValueError(f"bad port ({e})") from None
         return v
 
+    @field_validator("checkpointer")
+    @classmethod
+    def _checkpointer(cls, v: str) -> str:
+        if v == "sqlite":
+            return v
+        u = urlsplit(v)
+        if u.scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected `sqlite` or a postgresql:// URL, e.g. postgresql://stepvox@db.example.org/stepvox")
+        try:
+            u.port  # noqa: B018 - raises on a port that is not a number in range
+        except ValueError as e:
+            raise ValueError(f"bad port ({e})") from None
+        return v
+
+    @field_serializer("checkpointer", when_used="json")
+    def _hide_password(self, v: str) -> str:
+        return without_password(v)
+
     @field_validator("policy")
     @classmethod
     def _policy(cls, v: str) -> str:
@@ -352,6 +375,15 @@ class Settings(BaseSettings):
         return self.home / "uploads"
 
 
+def without_password(value: str) -> str:
+    """A URL as it may be shown: its password (if any) replaced by `***`."""
+    u = urlsplit(value)
+    if not u.scheme or "@" not in u.netloc or ":" not in u.netloc.rsplit("@", 1)[0]:
+        return value
+    user, host = u.netloc.rsplit("@", 1)
+    return u._replace(netloc=f"{user.split(':', 1)[0]}:***@{host}").geturl()
+
+
 def _env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
@@ -361,6 +393,8 @@ def _one_line(err: ValidationError, where: str) -> str:
     if e["type"] == "extra_forbidden":
         return f"setting {where}: unknown setting (see docs/settings.md)"
     shown = e.get("input")
+    if isinstance(shown, str):
+        shown = without_password(shown)
     # a table's value is not repeated; MCP servers' may hold secrets (env, headers)
     hidden = isinstance(shown, dict) or e["loc"][:1] == ("mcp_servers",)
     value = "" if hidden else f" = {shown!r}"
@@ -418,7 +452,8 @@ def check_setting(name: str, value: Any, label: str | None = None) -> Any:
         Settings.__pydantic_validator__.validate_assignment(inst, name, value)
     except ValidationError as e:
         msg = str(e.errors()[0]["msg"]).removeprefix("Value error, ")
-        raise SettingsError(f"{label or _env_name(name)} {value!r}: {msg}") from None
+        shown = without_password(value) if isinstance(value, str) else value
+        raise SettingsError(f"{label or _env_name(name)} {shown!r}: {msg}") from None
     return getattr(inst, name)
 
 

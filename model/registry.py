@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from model.policy import Policy
@@ -34,6 +35,26 @@ def policy_class(name: str) -> type:
         raise ValueError(f"unknown policy {name!r} (choose {', '.join(POLICIES)})") from None
     module, _, cls = target.partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def policy_options(name: str) -> tuple[str, ...] | None:
+    """The keyword options a policy's constructor takes (None: it takes any keyword)."""
+    params = inspect.signature(policy_class(name)).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return tuple(sorted(p.name for p in params if p.kind in named))
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """TypeError (one line, naming it and the valid ones) when an option is not among the
+    policy's constructor parameters; ValueError for an unknown policy."""
+    valid = policy_options(name)
+    unknown = sorted(set(options) - set(valid)) if valid is not None else []
+    if unknown:
+        raise TypeError(
+            f"unknown option {unknown[0]!r} for the {name} policy; it takes: {', '.join(valid or ()) or 'none'}"
+        )
 
 
 def get_policy(name: str = "embedded", **options: Any) -> Policy:

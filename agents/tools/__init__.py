@@ -23,6 +23,7 @@ from agents.tools import (
     get_current_time,
     get_weather,
     handoff,
+    memory,
     retrieve_knowledge,
     web_search,
 )
@@ -65,6 +66,7 @@ def default_tools(
         get_weather.make_tool(timeout),
         retrieve_knowledge.make_tool(corpus_ref),
         audio_search.make_tool(voices_ref),
+        *memory.make_tools(),  # long-term memory: the store the graph is compiled with
         handoff.make_tool(),
     ]
     return ToolSet(tools, [corpus_ref, voices_ref])

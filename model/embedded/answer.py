@@ -30,9 +30,18 @@ def loads(content: str) -> Any:
         return content
 
 
+# titles and abbreviations whose period does not end a sentence ("Dr. Smith")
+_ABBREVIATION = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof|St|Mt|vs|e\.g|i\.e)\.$", re.I)
+
+
 def _sentences(text: str) -> list[str]:
     text = re.sub(r"\s+", " ", text).strip()
-    parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", text)
+    parts: list[str] = []
+    for p in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", text):
+        if parts and _ABBREVIATION.search(parts[-1]):
+            parts[-1] += " " + p
+        else:
+            parts.append(p)
     return [p.strip() for p in parts if len(p.strip()) > 3]
 
 

@@ -35,7 +35,6 @@ class EmbeddedPolicy:
         answer_threshold: float = 0.35,
         asr: WhisperASR | None = None,
         embedder: TextEmbedder | None = None,
-        **_: Any,
     ) -> None:
         self.embedder = embedder or get_text_embedder()
         self.router = Router(self.embedder, threshold=route_threshold)

@@ -25,7 +25,7 @@ def _have_playwright() -> bool:
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not CHROMIUM.exists() or not _have_playwright():
-        script = ROOT / "scripts" / "install-browser-deps.sh"
+        script = ROOT / "scripts" / "install-test-deps.sh"
         try:
             subprocess.run(
                 ["bash", str(script), sys.executable], timeout=900, check=False, capture_output=True
@@ -34,11 +34,11 @@ def chromium_path() -> str:
             pass
     if not CHROMIUM.exists():
         pytest.skip(
-            "chromium could not be installed (/usr/bin/chromium missing; scripts/install-browser-deps.sh failed)"
+            "chromium could not be installed (/usr/bin/chromium missing; scripts/install-test-deps.sh failed)"
         )
     if not _have_playwright():
         pytest.skip(
-            "the playwright Python package could not be installed (scripts/install-browser-deps.sh failed)"
+            "the playwright Python package could not be installed (scripts/install-test-deps.sh failed)"
         )
     return str(CHROMIUM)
 

@@ -72,7 +72,8 @@ def test_weather_parses_open_meteo_answers_from_a_real_http_server():
 def test_every_standard_tool_carries_its_routing_knowledge(tmp_path):
     specs = {s.name: s for s in tool_specs(default_tools(tmp_path))}
     assert set(specs) == {"get_current_time", "calculator", "web_search", "get_weather",
-                          "retrieve_knowledge", "audio_search", "handoff_to_human"}
+                          "retrieve_knowledge", "audio_search", "remember", "recall",
+                          "forget", "handoff_to_human"}
     for s in specs.values():
         assert s.examples and s.parse is not None and s.say_error is not None
         assert "parse" not in s.model_dump()  # callables never leave the process
