@@ -205,7 +205,8 @@ async def run_socket(
             close = (POLICY_VIOLATION, msg)
             return
         session = await _open_session(first, assistant, out, endpoint, limits)
-        app.state.sessions.append(session)
+        app.state.sessions.append(session)  # held before the client hears it is ready
+        await _announce(first, session, assistant, out)
         await _serve(ws, first, session, assistant, out, limits)
     except WebSocketDisconnect:
         pass
@@ -253,19 +254,24 @@ async def _open_session(
         max_ptt_seconds=limits.max_input_seconds,
     )
     session.web_sink = sink  # type: ignore[attr-defined]
+    session.out_rate = out_rate  # type: ignore[attr-defined]
+    return session
+
+
+async def _announce(first: Start, session: LiveSession, assistant: Any, out: Outbox) -> None:
+    """`ready`, then `waiting` when the conversation is already paused for a person."""
     out.send(
         Ready(
-            thread_id=thread_id,
-            output_sample_rate=out_rate,
+            thread_id=session.thread_id,
+            output_sample_rate=session.out_rate,  # type: ignore[attr-defined]
             policy=str(getattr(getattr(assistant, "policy", None), "name", None) or "unknown"),
             mode=first.mode,
             barge_in=first.barge_in,
         )
     )
-    waiting = await asyncio.to_thread(waiting_for, assistant, thread_id)
+    waiting = await asyncio.to_thread(waiting_for, assistant, session.thread_id)
     if waiting is not None:  # paused before this connection (another page, a restart)
         out.send(waiting)
-    return session
 
 
 def waiting_for(assistant: Any, thread_id: str) -> Any:

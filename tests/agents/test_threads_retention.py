@@ -105,7 +105,7 @@ def test_threads_list_shows_id_turns_last_activity_and_audio_size(home):
     assert timedelta(0) <= datetime.now(UTC) - last < timedelta(minutes=30)
     p = cli(home, "threads", "list")
     lines = p.stdout.splitlines()
-    assert lines[0].split() == ["THREAD", "TURNS", "LAST", "ACTIVITY", "AUDIO"]
+    assert lines[0].split() == ["THREAD", "TURNS", "LAST", "ACTIVITY", "AUDIO", "WAITING"]
     assert lines[1].split()[:2] == ["garage", "1"] and lines[2].split()[:2] == ["kitchen", "2"]
 
 

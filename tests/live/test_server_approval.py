@@ -140,7 +140,7 @@ def test_a_conversation_paused_before_connecting_is_announced_and_deny_keeps_the
     assert seen["first"] == ["status", "ready", "waiting"], seen["first"]
     assert Waiting.model_validate(seen["waiting"]) == paused.waiting
     r = seen["result"]
-    assert r["is_error"] and "did not approve" in r["content"] and "not now" in r["content"], r
+    assert r["is_error"] and "not approved" in r["content"] and "not now" in r["content"], r
     assert "144" not in seen["done"]["reply_text"] and seen["done"]["reply_text"], seen["done"]
     assert seen["done"]["tool_calls"][0]["is_error"] and a.waiting(thread) is None
 
