@@ -324,7 +324,18 @@ class Assistant:
         if decision is None:
             yield from self._say_waiting(waiting, thread_id, rec, out)
             return
+        self._check_tools(thread_id, waiting)
         yield from self._run(Command(resume=decision), thread_id, ctx, rec, out, waiting)
+
+    def _check_tools(self, thread_id: str, waiting: Waiting) -> None:
+        """A paused call resumes only where its tool is loaded (else the decision would be
+        spent on an unknown-tool error)."""
+        have = {t.name for t in self.tools}
+        missing = [c.name for c in waiting.calls if c.name not in have]
+        if missing:
+            raise DecisionError(
+                f"thread {thread_id} waits on {missing[0]}, which is not loaded here (load it as "
+                "when the question was asked: STEPVOX_TOOLS, an MCP server, or extra_tools=)")
 
     def _recorder(self, thread_id: str, transcript: str, t_start: float) -> TurnRecorder:
         voice = self.voice_of(thread_id) or {}
@@ -393,6 +404,7 @@ class Assistant:
                 raise DecisionError(f"thread {thread_id}: not waiting for anyone")
             if waiting.kind == "approval":
                 decisions(decision, [{"id": c.id} for c in waiting.calls])  # checked first
+                self._check_tools(thread_id, waiting)
             else:
                 try:
                     operator_answer(decision)

@@ -60,12 +60,13 @@ def _when(info: Any) -> str:
 
 
 def register(app: typer.Typer, model_app: typer.Typer) -> None:
-    threads_app = typer.Typer(no_args_is_help=True, help="Conversations kept: list and delete them")
+    threads_app = typer.Typer(no_args_is_help=True, help="Conversations kept: list, show and delete them; approve, deny or answer the ones waiting for a person")
     app.add_typer(threads_app, name="threads")
 
     @threads_app.command("list")
     def list_threads(as_json: bool = typer.Option(False, "--json", help="print one JSON document")) -> None:
-        """Every conversation: id, turns, last activity (UTC), size of its recordings."""
+        """Every conversation: id, turns, last activity (UTC), size of its recordings, and what
+        it waits for (approval, or a person's answer)."""
         store = _store()
         try:
             infos = store.list()

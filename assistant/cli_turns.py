@@ -375,6 +375,15 @@ def diagnose(deep: bool = False, **overrides: Any) -> dict[str, dict[str, str]]:
     home = f"{s.home}" + ("" if s.home.is_dir() else " (not created yet)")
     report = {"home": {"STEPVOX_HOME": home}, "brain": _brain(s, policies), "packages": pkgs,
               "models": models, "policies": policies}
+    if s.tools:  # a developer's tools (STEPVOX_TOOLS): imported, so a broken one shows here
+        from agents.tools.plugins import ToolPluginError, load_tools
+
+        report["tools"] = {}
+        for entry in s.tools:
+            try:
+                report["tools"][entry] = "ok: " + ", ".join(t.name for t in load_tools([entry]))
+            except ToolPluginError as e:
+                report["tools"][entry] = f"error: {str(e).split(': ', 1)[-1]}"
     if s.mcp_servers:  # started and asked for their tools, all at once, each for at most 10 s
         from agents.tools.mcp import probe
 

@@ -81,6 +81,10 @@ def test_a_developers_tool_from_the_settings_is_approved_from_the_cli(tmp_path):
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["waiting"]["calls"][0]["name"] == "send_note"
     assert not (tmp_path / "sent.txt").exists()
+    # a shell without the tool's settings: refused, and the conversation keeps waiting
+    p = run(["threads", "approve", "n"], tmp_path / "home", PYTHONPATH=str(ROOT))
+    assert p.returncode == 2 and "waits on send_note, which is not loaded here" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
     p = run(["threads", "approve", "n"], tmp_path / "home", **env)
     assert p.returncode == 0, p.stderr
     assert "I sent the note to Ada." in p.stdout and (tmp_path / "sent.txt").read_text() == "Ada"
