@@ -205,15 +205,21 @@ class Assistant:
             mcp_servers=settings.mcp_servers, checkpointer=backend, store=store,
         )  # fmt: skip
 
-    def warmup(self) -> None:
-        """Load every model once (VAD, ASR, embeddings, TTS) so the first turn is not slow."""
+    def warmup(self, cancel: CancelToken | None = None) -> None:
+        """Load every model once (VAD, ASR, embeddings, TTS) so the first turn is not slow;
+        `cancel` stops it (the turn ends at its next event)."""
         silence = np.zeros(8000, np.float32)
-        self.respond(text="what time is it", thread_id="__warmup__")
-        trim(silence, 16000)
-        asr = getattr(self.policy, "asr", None)
-        if asr is not None:
-            asr.transcribe(silence + 1e-4, 16000)
-        self.threads.delete("__warmup__")
+        try:
+            self.respond(text="what time is it", thread_id="__warmup__", cancel=cancel)
+            if cancel is not None and cancel.cancelled:
+                return
+            trim(silence, 16000)
+            asr = getattr(self.policy, "asr", None)
+            if asr is not None:
+                asr.transcribe(silence + 1e-4, 16000)
+        finally:
+            with contextlib.suppress(Exception):
+                self.threads.delete("__warmup__")
 
     def close(self, *, mcp: bool = True) -> None:
         if mcp:

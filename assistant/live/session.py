@@ -426,7 +426,7 @@ class LiveSession:
         if cancel is not None and self._turn_active:
             cancel.cancel()
         self.sink.stop()
-        if th is not None:
+        if th is not None and th.ident is not None:  # not started: Ctrl-C landed in start_turn
             th.join(timeout)
 
     def discard(self) -> None:
