@@ -133,30 +133,33 @@ def test_chat_from_a_file_answers_and_ctrl_c_exits_with_the_conversation_saved(t
         "PYTHONUNBUFFERED": "1",
         "COLUMNS": "300",
     }
-    p = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            RUN,
-            "chat",
-            "--input-file",
-            str(q),
-            "--output-file",
-            str(out),
-            "--thread",
-            "cli-t1",
-            "--silence-ms",
-            "500",
-        ],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        # started with SIGINT ignored, as a shell without job control starts a background job (a
-        # CI runner's `make test &`): chat must still quit on Ctrl-C (it ran on for ever)
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
+    # chat starts with SIGINT ignored, as a shell without job control starts a background job (a
+    # CI runner's `make test &`): it must still quit on Ctrl-C (it ran on for ever)
+    sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited across exec
+    try:
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                RUN,
+                "chat",
+                "--input-file",
+                str(q),
+                "--output-file",
+                str(out),
+                "--thread",
+                "cli-t1",
+                "--silence-ms",
+                "500",
+            ],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        signal.signal(signal.SIGINT, sigint)
     watchdog = threading.Timer(150, p.kill)
     watchdog.start()
     lines = []
