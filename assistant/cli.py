@@ -69,7 +69,10 @@ def settings_cmd(
 def main() -> None:
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # Ctrl-C inside click comes back as 130, not raised
+        if isinstance(rc, int) and rc:
+            print("aborted" if rc == 130 else f"exit {rc}", file=sys.stderr)
+            sys.exit(rc)
     except (UserError, SettingsError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
