@@ -14,6 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from model.events import TurnDone, TurnResult
 from model.policy import CancelToken
 
 _END = object()
@@ -64,3 +65,42 @@ async def aiterate(make: Callable[[], Iterator[Any]], cancel: CancelToken | None
             if cancel is not None:
                 cancel.cancel()
             await asyncio.to_thread(th.join)
+
+
+async def _result(events: AsyncIterator[Any]) -> TurnResult:
+    result = None
+    async for ev in events:
+        if isinstance(ev, TurnDone):
+            result = ev.result
+    assert result is not None
+    return result
+
+
+class AsyncTurns:
+    """`astream_turn`/`arespond`/`astream_resume`/`aresume` over a class's sync
+    `stream_turn`/`stream_resume` (the `Assistant`)."""
+
+    def astream_turn(self, audio: Any = None, sample_rate: int = 16000, *, thread_id: str,
+                     text: str | None = None, voice_id: str | None = None,
+                     cancel: CancelToken | None = None, out_path: Any = None) -> AsyncIterator[Any]:
+        """`stream_turn` as an async iterator (leaving it early cancels the turn)."""
+        cancel = cancel or CancelToken()
+        return aiterate(lambda: self.stream_turn(  # type: ignore[attr-defined]
+            audio, sample_rate, thread_id=thread_id, text=text, voice_id=voice_id, cancel=cancel,
+            out_path=out_path), cancel)
+
+    async def arespond(self, audio: Any = None, sample_rate: int = 16000, *, thread_id: str,
+                       text: str | None = None, voice_id: str | None = None,
+                       cancel: CancelToken | None = None, out_path: Any = None) -> TurnResult:
+        return await _result(self.astream_turn(audio, sample_rate, thread_id=thread_id, text=text,
+                                               voice_id=voice_id, cancel=cancel, out_path=out_path))
+
+    def astream_resume(self, thread_id: str, decision: Any, *, out_path: Any = None,
+                       cancel: CancelToken | None = None) -> AsyncIterator[Any]:
+        """`stream_resume` as an async iterator."""
+        cancel = cancel or CancelToken()
+        return aiterate(lambda: self.stream_resume(  # type: ignore[attr-defined]
+            thread_id, decision, out_path=out_path, cancel=cancel), cancel)
+
+    async def aresume(self, thread_id: str, decision: Any, *, out_path: Any = None) -> TurnResult:
+        return await _result(self.astream_resume(thread_id, decision, out_path=out_path))

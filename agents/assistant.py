@@ -19,7 +19,6 @@ Its recordings go to the thread's own directory (`agents.recordings`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -33,7 +32,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
 
-from agents.aio import aiterate
+from agents.aio import AsyncTurns
 from agents.approval import (
     DecisionError,
     decisions,
@@ -43,10 +42,11 @@ from agents.approval import (
     waiting_sentence,
 )
 from agents.graph import build_graph
-from agents.messages import from_langchain, to_langchain
+from agents.messages import heard_reply, to_langchain
 from agents.persistence import open_backend
+from agents.policy_settings import policy_settings
 from agents.record import TurnRecorder
-from agents.recordings import thread_audio_dir, write_wav
+from agents.recordings import store_input, thread_audio_dir
 from agents.repair import whole_turns
 from agents.speaking import speak_text
 from agents.state import TurnContext
@@ -56,12 +56,11 @@ from agents.tools.handoff import operator_answer
 from agents.tools.mcp import MCPTools
 from agents.tools.memory import DEFAULT_USER
 from agents.tools.plugins import load_tools
-from core.audio import resample, to_mono
 from core.settings import MCPServer, get_settings
 from model.embedded.asr import WhisperASR
 from model.embedded.vad import trim
 from model.events import Event, TextDelta, Transcript, TurnDone, TurnResult, Waiting
-from model.messages import AudioPart, AudioTokensPart, Message, TextPart
+from model.messages import AudioPart, Message, TextPart
 from model.policy import CancelToken, Policy, VoiceSpec
 from model.registry import check_options, get_policy
 from retrieval import CorpusStore
@@ -71,7 +70,7 @@ MAX_TOOL_ROUNDS = 4
 ESCALATE_AFTER = 3  # unsure replies in a row before a person is asked to help
 
 
-class Assistant:
+class Assistant(AsyncTurns):
     def __init__(
         self,
         policy: Policy,
@@ -159,36 +158,7 @@ class Assistant:
         except TypeError as e:
             raise TypeError(f"Assistant.from_settings: {e} (and settings, policy_name, extra_tools, "
                             "checkpointer, store)") from None
-        opts: dict[str, Any] = {}
-        if name == "embedded":
-            opts = {"route_threshold": settings.route_threshold, "answer_threshold": settings.answer_threshold}
-        elif name == "step-audio-2":
-            opts = {
-                "model_dir": settings.model_dir,
-                "device": settings.device,
-                "dtype": settings.dtype,
-                "max_new_tokens": settings.max_new_tokens,
-                "temperature": settings.temperature,
-                "token2wav_dir": settings.token2wav_dir,
-            }
-        elif name == "remote":
-            opts = {
-                "base_url": settings.remote_url,
-                "model": settings.remote_model,
-                "api_key": settings.remote_api_key,
-                "temperature": settings.temperature,
-                "token2wav_dir": settings.token2wav_dir,
-            }
-        elif name == "chat" and isinstance(policy_options.get("model"), str | None):
-            # the brain server of the settings (a chat model object given instead needs none)
-            opts = {
-                "base_url": settings.brain_url,
-                "model": settings.brain_model,
-                "api_key": settings.brain_api_key,
-                "temperature": settings.temperature,
-                "max_tokens": settings.max_new_tokens,
-            }
-        opts.update(policy_options)
+        opts = {**policy_settings(settings, name, policy_options), **policy_options}
         tools = [*load_tools(settings.tools), *(extra_tools or [])]  # bad entries: before any model
         # the database first: an unreachable server is refused before a model loads
         backend = open_backend(settings.checkpointer if checkpointer is None else checkpointer, settings.home)
@@ -232,15 +202,6 @@ class Assistant:
         self.voices.close()
 
     # -- input ----------------------------------------------------------------------
-    @staticmethod
-    def _store_audio(samples: np.ndarray, sample_rate: int, where: Path) -> tuple[str, float]:
-        samples = resample(to_mono(np.asarray(samples, dtype=np.float32)), sample_rate, 16000)
-        digest = hashlib.sha256(samples.tobytes()).hexdigest()[:20]
-        path = where / f"in-{digest}.wav"
-        if not path.exists():  # written whole or not at all (write_wav renames into place)
-            write_wav(path, samples, 16000, subtype="FLOAT")
-        return str(path), len(samples) / 16000
-
     def _config(self, thread_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_id, "user_id": self.user_id},
                 "recursion_limit": self.recursion_limit}
@@ -269,9 +230,8 @@ class Assistant:
         self.graph.update_state(self._config(thread_id), {"voice": spec.model_dump()})
         return spec.model_dump()
 
-    def _make_whole(self, config: dict[str, Any]) -> None:
+    def _make_whole(self, config: dict[str, Any], snap: Any) -> None:
         """Drop what is not a whole turn from the stored conversation (see agents.repair)."""
-        snap = self.graph.get_state(config)
         fixed = whole_turns(list((snap.values or {}).get("messages", [])))
         if fixed is not None:
             update = [RemoveMessage(id=REMOVE_ALL_MESSAGES), *fixed]
@@ -303,15 +263,16 @@ class Assistant:
     def _turn(self, t_start, audio, sample_rate, thread_id, text, voice_id, cancel,
               out_path) -> Iterator[Event]:
         config = self._config(thread_id)
-        waiting = self.waiting(thread_id)
+        snap = self.graph.get_state(config)  # read once: what it waits for, and whole turns
+        waiting = waiting_of(snap.interrupts)
         if waiting is None:
-            self._make_whole(config)  # a turn an older version left half-written
+            self._make_whole(config, snap)  # a turn an older version left half-written
         if voice_id:
             self._set_voice(thread_id, voice_id)
         where = thread_audio_dir(self.audio_dir, thread_id)
         parts: list[Any] = []
         if audio is not None:
-            path, dur = self._store_audio(audio, sample_rate, where)
+            path, dur = store_input(audio, sample_rate, where)
             parts.append(AudioPart(path=path, sample_rate=16000, duration_s=dur))
         if text or audio is None:
             parts.append(TextPart(text=text or ""))
@@ -426,43 +387,6 @@ class Assistant:
                cancel: CancelToken | None = None) -> TurnResult:
         return _result(self.stream_resume(thread_id, decision, out_path=out_path, cancel=cancel))
 
-    # -- async ------------------------------------------------------------------------------
-    def astream_turn(self, audio: np.ndarray | None = None, sample_rate: int = 16000, *,
-                     thread_id: str, text: str | None = None, voice_id: str | None = None,
-                     cancel: CancelToken | None = None, out_path: str | Path | None = None):
-        """`stream_turn` as an async iterator (leaving it early cancels the turn)."""
-        cancel = cancel or CancelToken()
-        return aiterate(lambda: self.stream_turn(
-            audio, sample_rate, thread_id=thread_id, text=text, voice_id=voice_id, cancel=cancel,
-            out_path=out_path), cancel)
-
-    async def arespond(self, audio: np.ndarray | None = None, sample_rate: int = 16000, *,
-                       thread_id: str, text: str | None = None, voice_id: str | None = None,
-                       cancel: CancelToken | None = None,
-                       out_path: str | Path | None = None) -> TurnResult:
-        result = None
-        async for ev in self.astream_turn(audio, sample_rate, thread_id=thread_id, text=text,
-                                          voice_id=voice_id, cancel=cancel, out_path=out_path):
-            if isinstance(ev, TurnDone):
-                result = ev.result
-        assert result is not None
-        return result
-
-    def astream_resume(self, thread_id: str, decision: Any, *,
-                       out_path: str | Path | None = None, cancel: CancelToken | None = None):
-        cancel = cancel or CancelToken()
-        return aiterate(lambda: self.stream_resume(thread_id, decision, out_path=out_path,
-                                                   cancel=cancel), cancel)
-
-    async def aresume(self, thread_id: str, decision: Any, *,
-                      out_path: str | Path | None = None) -> TurnResult:
-        result = None
-        async for ev in self.astream_resume(thread_id, decision, out_path=out_path):
-            if isinstance(ev, TurnDone):
-                result = ev.result
-        assert result is not None
-        return result
-
     def mark_heard(self, thread_id: str, seconds: float, texts: list[str | None],
                    durations: list[float]) -> None:
         """The user barged in while the last reply was playing: keep in the conversation only
@@ -483,24 +407,7 @@ class Assistant:
         total = sum(durations)
         if last is None or total <= 0 or seconds >= total:
             return
-        ai = from_langchain(last)
-        starts = np.cumsum([0.0, *durations[:-1]])
-        heard = [t for t, s0 in zip(texts, starts, strict=True) if s0 < seconds]
-        parts: list[Any] = []
-        if texts and all(t is not None for t in texts):
-            kept = " ".join(t for t in heard if t)
-            if kept:
-                parts.append(TextPart(text=kept))
-        else:  # speech codes: keep the heard share of the codes and of the text
-            share = seconds / total
-            text = ai.text
-            cut = text.rfind(" ", 0, int(len(text) * share) + 1)
-            if cut > 0:
-                parts.append(TextPart(text=text[:cut]))
-            codes = ai.audio_tokens[: int(len(ai.audio_tokens) * share)]
-            if codes:
-                parts.append(AudioTokensPart(tokens=codes))
-        msg = to_langchain(Message(role="assistant", parts=parts, id=last.id))
+        msg = heard_reply(last, seconds, texts, durations)
         msg.response_metadata["interrupted"] = True
         self.graph.update_state(config, {"messages": [msg]}, as_node="respond")
 

@@ -12,6 +12,7 @@ import json
 import uuid
 from typing import Any
 
+import numpy as np
 from langchain_core.messages import (
     AIMessage,
     BaseMessage,
@@ -22,6 +23,7 @@ from langchain_core.messages import (
 
 from model.messages import (
     PARTS_KEY,
+    AudioTokensPart,
     Message,
     Role,
     TextPart,
@@ -118,3 +120,29 @@ def _tool_result_from(m: ToolMessage) -> ToolResultPart:
 
 def messages_from_langchain(ms: list[BaseMessage]) -> list[Message]:
     return [from_langchain(m) for m in ms]
+
+
+def heard_reply(last: AIMessage, seconds: float, texts: list[str | None],
+                durations: list[float]) -> AIMessage:
+    """The part of a reply that was heard when `seconds` of its audio chunks (their `texts`
+    when the speaker knew them, and `durations`) had played: the sentences that had started,
+    or, for speech codes, the played share of the codes and of the text."""
+    ai = from_langchain(last)
+    total = sum(durations)
+    starts = np.cumsum([0.0, *durations[:-1]])
+    heard = [t for t, s0 in zip(texts, starts, strict=True) if s0 < seconds]
+    parts: list[Any] = []
+    if texts and all(t is not None for t in texts):
+        kept = " ".join(t for t in heard if t)
+        if kept:
+            parts.append(TextPart(text=kept))
+    else:
+        share = seconds / total
+        text = ai.text
+        cut = text.rfind(" ", 0, int(len(text) * share) + 1)
+        if cut > 0:
+            parts.append(TextPart(text=text[:cut]))
+        codes = ai.audio_tokens[: int(len(ai.audio_tokens) * share)]
+        if codes:
+            parts.append(AudioTokensPart(tokens=codes))
+    return to_langchain(Message(role="assistant", parts=parts, id=last.id))

@@ -26,6 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from agents.messages import from_langchain
+from core.audio import resample, to_mono
 from core.settings import private_dir
 from model.messages import AudioPart
 
@@ -95,3 +96,14 @@ def remove(paths: Iterable[Path]) -> int:
             freed += p.lstat().st_size
             p.unlink(missing_ok=True)
     return freed
+
+
+def store_input(samples: np.ndarray, sample_rate: int, where: Path) -> tuple[str, float]:
+    """A turn's input audio as 16 kHz mono float WAV in the thread's directory, named by its
+    content (the same audio is stored once); (path, seconds)."""
+    samples = resample(to_mono(np.asarray(samples, dtype=np.float32)), sample_rate, 16000)
+    digest = hashlib.sha256(samples.tobytes()).hexdigest()[:20]
+    path = Path(where) / f"in-{digest}.wav"
+    if not path.exists():  # written whole or not at all (write_wav renames into place)
+        write_wav(path, samples, 16000, subtype="FLOAT")
+    return str(path), len(samples) / 16000
