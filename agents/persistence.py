@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import filelock
 from langgraph.checkpoint.base import BaseCheckpointSaver, create_checkpoint
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.store.base import BaseStore
@@ -99,7 +100,11 @@ class Backend:
         """Long-term memory: SQLite under home (a store and the function that closes it)."""
         conn = open_private_sqlite(self.home / "memory.sqlite", autocommit=True)
         store = SqliteStore(conn)
-        store.setup()
+        # its migrations are not safe against another process running them at the same time
+        # (UNIQUE constraint failed: store_migrations.v): one process at a time sets it up
+        lock = private_dir(self.home / "locks") / "memory-setup.lock"
+        with filelock.FileLock(lock, mode=0o600):
+            store.setup()
         return store, conn.close
 
     def close(self) -> None:
